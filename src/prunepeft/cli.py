@@ -1,0 +1,141 @@
+"""`prunepeft search | train | baseline | run | export | report | config`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from prunepeft.errors import UserError
+
+# flag -> dotted config key; flags users know from HF TrainingArguments keep their names.
+COMMON_FLAGS = {
+    "--model": "model",
+    "--task": "data.task",
+    "--data-dir": "data.data_dir",
+    "--text-columns": "data.text_columns",
+    "--label-column": "data.label_column",
+    "--max-length": "data.max_length",
+    "--max-train-samples": "data.max_train_samples",
+    "--max-eval-samples": "data.max_eval_samples",
+    "--output-dir": "output_dir",
+    "--seed": "seed",
+    "--learning-rate": "train.learning_rate",
+    "--head-learning-rate": "train.head_learning_rate",
+    "--num-train-epochs": "train.num_train_epochs",
+    "--per-device-train-batch-size": "train.per_device_train_batch_size",
+}
+TRAIN_FLAGS = {"--method": "method", "--rank": "rank", "--bottleneck": "bottleneck", "--configuration": "configuration"}
+SEARCH_FLAGS = {
+    "--space": "search.space",
+    "--budget": "search.budget",
+    "--prune-per-round": "search.prune_per_round",
+    "--strategy": "search.strategy",
+    "--strategy-from": "search.strategy_from",
+    "--fidelity": "search.fidelity",
+    "--reinit": "search.reinit",
+    "--tau": "search.tau",
+    "--warmup-samples": "search.warmup_samples",
+    "--warmup-turns": "search.warmup_turns",
+    "--round-epochs": "search.round_epochs",
+}
+
+
+def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
+    for flag, key in flags.items():
+        nargs = "+" if flag in ("--text-columns", "--space") else None
+        p.add_argument(flag, dest=key.replace(".", "__"), nargs=nargs, default=None, help=f"config key {key}")
+
+
+def _resolve(args, flags: dict):
+    from prunepeft.config import RunConfig, apply_overrides, load_file, set_value
+
+    cfg = RunConfig()
+    if args.config:
+        load_file(cfg, args.config)
+    for flag, key in flags.items():
+        value = getattr(args, key.replace(".", "__"), None)
+        if value is not None:
+            set_value(cfg, key, value)
+    apply_overrides(cfg, args.set)
+    return cfg
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prunepeft", description="Which PEFT modules go into which layers: PrunePEFT search, train, export.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, help_, flags):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", help="YAML/JSON file of config keys")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. train.warmup_ratio=0.1")
+        _add_flags(p, flags)
+        return p
+
+    command("train", "train a fixed configuration (--configuration FILE) or an everywhere baseline (--method)", {**COMMON_FLAGS, **TRAIN_FLAGS})
+    command("baseline", "alias of train --method", {**COMMON_FLAGS, **TRAIN_FLAGS})
+    for name, help_ in (("search", "search a configuration for the budget (warm-up + pruning rounds)"), ("run", "search, retrain the result, evaluate and report")):
+        p = command(name, help_, {**COMMON_FLAGS, **SEARCH_FLAGS})
+        p.add_argument("--resume", action="store_true", help="continue an interrupted search in --output-dir")
+    p = sub.add_parser("export", help="export a run as a peft adapter, a merged model, or prunepeft's own format")
+    p.add_argument("run_dir")
+    p.add_argument("--format", choices=["peft", "merged", "prunepeft"], default="peft")
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("report", help="write report.md and plots into a run folder")
+    p.add_argument("run_dir")
+    sub.add_parser("config", help="print every config key with its default")
+    return parser
+
+
+def _all_flags(command: str) -> dict:
+    if command in ("train", "baseline"):
+        return {**COMMON_FLAGS, **TRAIN_FLAGS}
+    return {**COMMON_FLAGS, **SEARCH_FLAGS}
+
+
+def dispatch(args) -> int:
+    if args.command == "config":
+        from prunepeft.config import RunConfig, dumps
+
+        print(dumps(RunConfig()))
+        return 0
+    if args.command == "export":
+        from prunepeft.export.command import export_run
+
+        export_run(Path(args.run_dir), args.format, Path(args.out))
+        return 0
+    if args.command == "report":
+        from prunepeft.report.report import write_report
+
+        print(write_report(Path(args.run_dir)))
+        return 0
+    cfg = _resolve(args, _all_flags(args.command))
+    if args.command in ("train", "baseline"):
+        from prunepeft.commands import train_command
+
+        train_command(cfg)
+    elif args.command == "search":
+        from prunepeft.commands import search_command
+
+        search_command(cfg, resume=args.resume)
+    elif args.command == "run":
+        from prunepeft.commands import run_command
+
+        run_command(cfg, resume=args.resume)
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except UserError as e:
+        print(f"prunepeft: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("prunepeft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Run configuration: dataclasses, loadable from YAML/JSON, overridable with key=value."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from prunepeft.errors import UserError
+from prunepeft.supernet.arch import ArchOverrides
+from prunepeft.supernet.loading import DEFAULT_MODEL
+from prunepeft.supernet.supernet import UnitOptions
+from prunepeft.train.loop import TrainConfig
+
+
+@dataclass
+class DataConfig:
+    task: str = field(default="movie-sentiment", metadata={"help": "glue/<name>, movie-sentiment, or a CSV/TSV/JSONL file or folder"})
+    data_dir: str | None = field(default=None, metadata={"help": "folder with GLUE data (else $PRUNEPEFT_DATA_DIR, else the Hub)"})
+    text_columns: list | None = None
+    label_column: str | None = None
+    max_length: int = 128
+    max_train_samples: int | None = field(default=None, metadata={"help": "stratified subset of the training data"})
+    max_eval_samples: int | None = None
+
+
+@dataclass
+class SearchConfig:
+    space: list = field(default_factory=lambda: ["lora-8", "adapter-32"], metadata={"help": "unit families kind-size in every layer"})
+    budget: str = field(default="73728", metadata={"help": "trainable unit parameters: a count (73728, 74k, 1.2M) or a percent of the backbone (0.3%)"})
+    prune_per_round: int = field(default=4, metadata={"help": "k: units removed per round"})
+    strategy: str = field(default="hybrid", metadata={"help": "hybrid, hybrid-global, random, none, or one criterion"})
+    strategy_from: str | None = field(default=None, metadata={"help": "run folder (or strategy.json) whose strategy to reuse; skips the warm-up"})
+    tau: float = 3.0
+    threshold: float = field(default=1e-3, metadata={"help": "t of the 'threshold' criterion"})
+    fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset"})
+    warmup_samples: int = field(default=256, metadata={"help": "size of the stratified compact subset d"})
+    warmup_turns: int = field(default=3, metadata={"help": "turns of (train on d, score, prune k) per criterion"})
+    warmup_epochs: float = field(default=1.0, metadata={"help": "epochs over d per warm-up turn"})
+    round_epochs: float = field(default=1.0, metadata={"help": "training per pruning round, in epochs of the round data"})
+    reinit: str = field(default="reinit", metadata={"help": "reinit (Eqs. 4-5) or keep the trained weights between rounds"})
+
+
+@dataclass
+class RunConfig:
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "local model folder or Hub id"})
+    output_dir: str = "runs/latest"
+    seed: int = 42
+    method: str | None = field(default=None, metadata={"help": "baseline everywhere: lora, dora, adapter, parallel-adapter, full"})
+    rank: int = 8
+    bottleneck: int = 32
+    configuration: str | None = field(default=None, metadata={"help": "configuration.json (or run folder) to train"})
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    units: UnitOptions = field(default_factory=UnitOptions)
+    arch: ArchOverrides = field(default_factory=ArchOverrides)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+def _coerce(value, type_name: str, name: str):
+    """Turn a command-line string into the field's declared type ('int | None', 'list', ...)."""
+    if not isinstance(value, (str, list)):
+        return value
+    if isinstance(value, str) and value.lower() in ("none", "null"):
+        return None
+    base = type_name.replace(" | None", "").strip()
+    try:
+        if base == "bool":
+            return str(value).lower() in ("1", "true", "yes")
+        if base == "int":
+            return int(value)
+        if base == "float":
+            return float(value)
+        if base in ("list", "dict") and isinstance(value, str):
+            parsed = yaml.safe_load(value)
+            return [parsed] if base == "list" and not isinstance(parsed, list) else parsed
+    except (ValueError, yaml.YAMLError):
+        raise UserError(f"cannot read {name}={value!r} as {base}") from None
+    return value
+
+
+def set_value(cfg, dotted: str, value) -> None:
+    path = dotted.split(".")
+    target = cfg
+    for part in path[:-1]:
+        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+            raise UserError(f"unknown config key {dotted!r}; see `prunepeft config` for all keys")
+        target = getattr(target, part)
+    leaf = path[-1]
+    fields = {f.name: f for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else {}
+    if leaf not in fields:
+        raise UserError(f"unknown config key {dotted!r}; see `prunepeft config` for all keys")
+    current = getattr(target, leaf)
+    if dataclasses.is_dataclass(current):
+        if not isinstance(value, dict):
+            raise UserError(f"config key {dotted!r} is a section; set its fields, e.g. {dotted}.<field>=...")
+        for k, v in value.items():
+            set_value(cfg, f"{dotted}.{k}", v)
+        return
+    setattr(target, leaf, _coerce(value, str(fields[leaf].type), dotted))
+
+
+def load_file(cfg: RunConfig, path: str) -> None:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        payload = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"config file {path} is not valid YAML/JSON: {e}") from None
+    if not isinstance(payload, dict):
+        raise UserError(f"config file {path} must hold a mapping of keys to values")
+    for k, v in payload.items():
+        set_value(cfg, k, v)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> None:
+    for item in overrides or []:
+        if "=" not in item:
+            raise UserError(f"override {item!r} must look like key=value, e.g. train.learning_rate=5e-4")
+        key, value = item.split("=", 1)
+        set_value(cfg, key.strip(), value.strip())
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(payload: dict) -> RunConfig:
+    cfg = RunConfig()
+    for k, v in payload.items():
+        set_value(cfg, k, v)
+    return cfg
+
+
+def dumps(cfg) -> str:
+    return json.dumps(to_dict(cfg), indent=2)

@@ -1,0 +1,97 @@
+"""Everything a command needs, built from a RunConfig: task data, tokenizer, model, supernet."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from prunepeft.config import RunConfig
+from prunepeft.data.encode import encode_rows, make_loader
+from prunepeft.data.subset import stratified_subset
+from prunepeft.data.tasks import TaskData, load_task
+from prunepeft.errors import UserError
+from prunepeft.space.units import KINDS, Unit
+from prunepeft.supernet.arch import inspect_model
+from prunepeft.supernet.loading import load_classifier, load_tokenizer, resolve_model_path
+from prunepeft.supernet.supernet import Supernet
+from prunepeft.train.loop import seed_everything
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """Fail before any work if the output folder cannot be written."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to output directory {out}: {e.strerror}; choose a writable --output-dir") from None
+    return out
+
+
+@dataclass
+class Session:
+    cfg: RunConfig
+    task: TaskData
+    tokenizer: object
+    model_path: str
+    train_rows: list
+    dev_rows: list
+    train_encoded: list
+    dev_encoded: list
+
+    def loader(self, encoded, *, train: bool, stage: int = 0):
+        c = self.cfg.train
+        bs = c.per_device_train_batch_size if train else c.per_device_eval_batch_size
+        return make_loader(encoded, self.tokenizer, bs, shuffle=train, seed=self.cfg.seed * 7919 + stage)
+
+    def encode(self, rows) -> list:
+        return encode_rows(rows, self.tokenizer, self.task.text_fields, self.cfg.data.max_length, self.task.is_regression)
+
+    def build_supernet(self, units=(), stage: int = 0) -> Supernet:
+        """A fresh pretrained model with `units` attached, seeded from (seed, stage)."""
+        seed_everything(self.cfg.seed, stage)
+        model = load_classifier(self.model_path, self.task.num_labels, self.task.is_regression, self.tokenizer)
+        supernet = Supernet(model, inspect_model(model, self.cfg.arch), self.cfg.units)
+        for unit in units:
+            supernet.add(unit)
+        return supernet
+
+
+def open_session(cfg: RunConfig) -> Session:
+    d = cfg.data
+    if d.max_length <= 0:
+        raise UserError(f"--max-length must be positive, got {d.max_length}")
+    task = load_task(d.task, d.data_dir, text_columns=d.text_columns, label_column=d.label_column, seed=0)
+    model_path = resolve_model_path(cfg.model)
+    tokenizer = load_tokenizer(model_path)
+    train_rows, dev_rows = task.train, task.dev
+    if d.max_train_samples is not None:
+        if d.max_train_samples <= 0:
+            raise UserError(f"--max-train-samples must be positive, got {d.max_train_samples}")
+        train_rows = stratified_subset(train_rows, d.max_train_samples, seed=cfg.seed, is_regression=task.is_regression)
+    if d.max_eval_samples is not None:
+        dev_rows = stratified_subset(dev_rows, d.max_eval_samples, seed=cfg.seed, is_regression=task.is_regression)
+    s = Session(cfg, task, tokenizer, model_path, train_rows, dev_rows, [], [])
+    s.train_encoded = s.encode(train_rows)
+    s.dev_encoded = s.encode(dev_rows)
+    return s
+
+
+def parse_family(text: str) -> tuple[str, int]:
+    kind, sep, size = str(text).rpartition("-")
+    if not sep or kind not in KINDS:
+        raise UserError(f"search space entry {text!r} must be <kind>-<size> with kind in {', '.join(KINDS)}, e.g. lora-8 or adapter-32")
+    try:
+        value = int(size)
+    except ValueError:
+        raise UserError(f"search space entry {text!r}: size {size!r} is not an integer") from None
+    Unit(0, kind, value)  # validates size > 0
+    return kind, value
+
+
+def everywhere(kind: str, size: int, num_layers: int) -> list[Unit]:
+    return [Unit(layer, kind, size) for layer in range(num_layers)]

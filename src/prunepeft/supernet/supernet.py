@@ -1,0 +1,241 @@
+"""The supernet: a frozen model with PEFT units attached at their sites, added and removed
+physically, re-initialised between rounds, and instrumented for the pruning criteria."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from prunepeft.criteria.scores import UnitStats
+from prunepeft.errors import UserError
+from prunepeft.modules.adapter import ADAPTER_INITS, ParallelAdapter, SerialAdapter
+from prunepeft.modules.host import UnitHost
+from prunepeft.modules.lora import DoraDelta, LoraDelta
+from prunepeft.space.units import Unit
+from prunepeft.supernet.arch import ArchInfo
+
+
+@dataclass
+class UnitOptions:
+    lora_alpha: float | None = field(default=None, metadata={"help": "LoRA/DoRA alpha; None means alpha = r (method.md §2)"})
+    lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA/DoRA input"})
+    adapter_init: str = field(default="near-identity", metadata={"help": "near-identity (up = 0) or paper (Eq. 5)"})
+    parallel_scaling: float = field(default=4.0, metadata={"help": "output scale s of the parallel adapter (He et al. 2022)"})
+
+    def __post_init__(self):
+        if self.adapter_init not in ADAPTER_INITS:
+            raise UserError(f"adapter_init must be one of {ADAPTER_INITS}, got {self.adapter_init!r}")
+
+
+# Which sites of a layer each kind occupies.
+SITES = {"lora": ("query", "value"), "dora": ("query", "value"), "adapter": ("ffn_out",), "parallel-adapter": ("ffn_out",)}
+
+
+class Supernet:
+    def __init__(self, model: nn.Module, arch: ArchInfo, options: UnitOptions | None = None):
+        self.model = model
+        self.arch = arch
+        self.options = options or UnitOptions()
+        self._parts: dict[Unit, list[tuple[str, UnitHost]]] = {}
+        self._ffn_hooks: dict[int, torch.utils.hooks.RemovableHandle] = {}
+        self._collect_activation = False
+        self._act_sum: dict[Unit, torch.Tensor] = {}
+        self._act_count: dict[Unit, int] = defaultdict(int)
+        self._grad_sum: dict[Unit, list[torch.Tensor]] = {}
+        self._grad_steps = 0
+        self._owner: dict[tuple[int, str], Unit] = {}
+        self.train_backbone = False  # True only for the full fine-tuning baseline
+
+    # ---- the search space -------------------------------------------------------------
+    def _linear(self, name: str) -> nn.Linear:
+        module = self.model.get_submodule(name)
+        return module.base if isinstance(module, UnitHost) else module
+
+    def _site_name(self, unit: Unit, site: str) -> str:
+        if unit.layer >= self.arch.num_layers:
+            raise UserError(f"unit {unit.name}: layer {unit.layer} does not exist, the model has {self.arch.num_layers} layers (0..{self.arch.num_layers - 1})")
+        return getattr(self.arch.sites[unit.layer], site)
+
+    def param_count(self, unit: Unit) -> int:
+        """Exact trainable parameters of a unit, from the shapes of its sites, before building it."""
+        total = 0
+        for site in SITES[unit.kind]:
+            lin = self._linear(self._site_name(unit, site))
+            d_in, d_out, r = lin.in_features, lin.out_features, unit.size
+            if unit.kind == "lora":
+                total += r * (d_in + d_out)
+            elif unit.kind == "dora":
+                total += r * (d_in + d_out) + d_out
+            elif unit.kind == "adapter":
+                total += d_out * r + r + r * d_out + d_out
+            else:  # parallel adapter reads the FFN input, whose width is the hidden size
+                d_hidden = self._linear(self.arch.sites[unit.layer].query).in_features
+                total += d_hidden * r + r + r * d_out + d_out
+        return total
+
+    def _build(self, unit: Unit, site: str) -> nn.Module:
+        lin = self._linear(self._site_name(unit, site))
+        o = self.options
+        alpha = o.lora_alpha if o.lora_alpha is not None else unit.size
+        if unit.kind == "lora":
+            return LoraDelta(lin.in_features, lin.out_features, unit.size, alpha, o.lora_dropout)
+        if unit.kind == "dora":
+            return DoraDelta(lin, unit.size, alpha, o.lora_dropout)
+        if unit.kind == "adapter":
+            return SerialAdapter(lin.out_features, lin.out_features, unit.size, 1.0, o.adapter_init)
+        d_hidden = self._linear(self.arch.sites[unit.layer].query).in_features
+        return ParallelAdapter(d_hidden, lin.out_features, unit.size, o.parallel_scaling, o.adapter_init)
+
+    def _host(self, name: str) -> UnitHost:
+        module = self.model.get_submodule(name)
+        if isinstance(module, UnitHost):
+            return module
+        parent_name, _, child = name.rpartition(".")
+        host = UnitHost(module)
+        setattr(self.model.get_submodule(parent_name), child, host)
+        return host
+
+    def add(self, unit: Unit) -> None:
+        if unit in self._parts:
+            raise ValueError(f"{unit.name} is already in the supernet")
+        parts = []
+        for site in SITES[unit.kind]:
+            name = self._site_name(unit, site)
+            host = self._host(name)
+            delta = self._build(unit, site)
+            delta.to(device=host.base.weight.device)
+            host.deltas[unit.family] = delta
+            host.recorder = self._record
+            self._owner[(id(host), unit.family)] = unit
+            parts.append((site, host))
+        self._parts[unit] = parts
+        if unit.kind == "parallel-adapter":
+            self._ensure_ffn_hook(unit.layer)
+
+    def remove(self, unit: Unit) -> None:
+        for site, host in self._parts.pop(unit):
+            del host.deltas[unit.family]
+            del self._owner[(id(host), unit.family)]
+            if not host.deltas:  # put the bare Linear back: no wrapper, no hook, no compute
+                name = self._site_name(unit, site)
+                parent_name, _, child = name.rpartition(".")
+                setattr(self.model.get_submodule(parent_name), child, host.base)
+        if unit.kind == "parallel-adapter" and not any(u.kind == "parallel-adapter" and u.layer == unit.layer for u in self._parts):
+            self._ffn_hooks.pop(unit.layer).remove()
+        self._act_sum.pop(unit, None)
+        self._grad_sum.pop(unit, None)
+
+    def _ensure_ffn_hook(self, layer: int) -> None:
+        if layer in self._ffn_hooks:
+            return
+        sites = self.arch.sites[layer]
+
+        def capture(module, args, kwargs):
+            x = args[0] if args else next(iter(kwargs.values()))
+            self.model.get_submodule(sites.ffn_out).ffn_input = x
+
+        self._ffn_hooks[layer] = self.model.get_submodule(sites.ffn_in).register_forward_pre_hook(capture, with_kwargs=True)
+
+    @property
+    def alive(self) -> list[Unit]:
+        return sorted(self._parts)
+
+    def unit_named_parameters(self, unit: Unit) -> list[tuple[str, nn.Parameter]]:
+        out = []
+        for site, host in self._parts[unit]:
+            for pname, p in host.deltas[unit.family].named_parameters():
+                out.append((f"{unit.name}.{site}.{pname}", p))
+        return out
+
+    def unit_parameters(self, unit: Unit) -> list[nn.Parameter]:
+        return [p for _, p in self.unit_named_parameters(unit)]
+
+    def trainable_unit_params(self, units=None) -> int:
+        return sum(self.param_count(u) for u in (self.alive if units is None else units))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return [p for name in self.arch.head for p in self.model.get_submodule(name).parameters()]
+
+    def backbone_params(self) -> int:
+        return sum(p.numel() for p in self.backbone_parameters())
+
+    def backbone_parameters(self) -> list[nn.Parameter]:
+        head = {id(p) for p in self.head_parameters()}
+        units = {id(p) for u in self.alive for p in self.unit_parameters(u)}
+        return [p for p in self.model.parameters() if id(p) not in head and id(p) not in units]
+
+    def set_trainable(self) -> None:
+        for p in self.model.parameters():
+            p.requires_grad_(self.train_backbone)
+        for p in self.head_parameters():
+            p.requires_grad_(True)
+        for u in self.alive:
+            for p in self.unit_parameters(u):
+                p.requires_grad_(True)
+
+    def reinitialise(self, units=None) -> None:
+        for unit in self.alive if units is None else units:
+            for _, host in self._parts[unit]:
+                host.deltas[unit.family].reset_parameters(host.base)
+
+    # ---- weights ------------------------------------------------------------------------
+    def unit_state_dict(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().cpu().contiguous() for u in self.alive for n, p in self.unit_named_parameters(u)}
+
+    def load_unit_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = {n: p for u in self.alive for n, p in self.unit_named_parameters(u)}
+        missing = sorted(set(expected) - set(state))
+        if missing:
+            raise UserError(f"saved weights lack {len(missing)} unit tensors (e.g. {missing[0]}); they belong to another configuration")
+        with torch.no_grad():
+            for n, p in expected.items():
+                p.copy_(state[n])
+
+    # ---- statistics for the criteria ----------------------------------------------------
+    def start_statistics(self, activation: bool, gradients: bool) -> None:
+        self._collect_activation = activation
+        self._collect_gradients = gradients
+        self._act_sum, self._act_count = {}, defaultdict(int)
+        self._grad_sum, self._grad_steps = {}, 0
+
+    def stop_statistics(self) -> None:
+        self._collect_activation = False
+        self._collect_gradients = False
+
+    def _record(self, host: UnitHost, key: str, delta: torch.Tensor) -> None:
+        if not self._collect_activation or not host.training:
+            return
+        unit = self._owner[(id(host), key)]
+        value = delta.detach().abs().mean()
+        self._act_sum[unit] = self._act_sum.get(unit, 0) + value
+        self._act_count[unit] += 1
+
+    def accumulate_gradients(self) -> None:
+        """Call after each backward: adds the unit gradients to the round's running sum."""
+        if not getattr(self, "_collect_gradients", False):
+            return
+        self._grad_steps += 1
+        for unit in self.alive:
+            params = self.unit_parameters(unit)
+            grads = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+            if unit not in self._grad_sum:
+                self._grad_sum[unit] = grads
+            else:
+                for acc, g in zip(self._grad_sum[unit], grads):
+                    acc.add_(g)
+
+    def unit_stats(self) -> dict[Unit, UnitStats]:
+        stats = {}
+        for unit in self.alive:
+            weights = [p.detach().clone() for p in self.unit_parameters(unit)]
+            grads = None
+            if unit in self._grad_sum and self._grad_steps:
+                grads = [g / self._grad_steps for g in self._grad_sum[unit]]
+            act = None
+            if self._act_count.get(unit):
+                act = float(self._act_sum[unit] / self._act_count[unit])
+            stats[unit] = UnitStats(weights=weights, mean_grads=grads, mean_abs_activation=act)
+        return stats

@@ -1,0 +1,100 @@
+"""Train one fixed configuration from a fresh initialisation, evaluate it, write the run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from prunepeft.config import to_dict
+from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
+from prunepeft.space.units import save_configuration
+from prunepeft.supernet.supernet import Supernet
+from prunepeft.train.loop import train
+
+STAGE_FINAL = 999_999  # seeding stage of the final training, apart from search stages
+
+
+def parameter_accounting(supernet: Supernet) -> dict:
+    """peft-style numbers: trainable unit params, head params, backbone params, percent."""
+    units = supernet.trainable_unit_params()
+    head = sum(p.numel() for p in supernet.head_parameters())
+    backbone = supernet.backbone_params()
+    trainable = units + head + (backbone if supernet.train_backbone else 0)
+    return {
+        "trainable_params": units if not supernet.train_backbone else backbone,
+        "head_params": head,
+        "backbone_params": backbone,
+        "trainable_percent": 100.0 * (units if not supernet.train_backbone else backbone) / backbone,
+        "all_trainable_params": trainable,
+    }
+
+
+def save_weights(supernet: Supernet, path: Path) -> None:
+    from safetensors.torch import save
+
+    tensors = supernet.unit_state_dict()
+    for head in supernet.arch.head:
+        for name, p in supernet.model.get_submodule(head).named_parameters():
+            tensors[f"head.{head}.{name}"] = p.detach().cpu().contiguous()
+    if supernet.train_backbone:
+        for name, p in supernet.model.named_parameters():
+            tensors.setdefault(f"model.{name}", p.detach().cpu().contiguous())
+    atomic_write_bytes(path, save(tensors))
+
+
+def configuration_meta(session, supernet: Supernet) -> dict:
+    from dataclasses import asdict
+
+    return {"model": session.cfg.model, "num_layers": supernet.arch.num_layers, "unit_options": asdict(supernet.options)}
+
+
+def train_configuration(session, units, out_dir: Path, *, full: bool = False, extra_metrics: dict | None = None) -> dict:
+    cfg = session.cfg
+    out_dir = Path(out_dir)
+    write_json(out_dir / "config.json", to_dict(cfg))
+    supernet = session.build_supernet(units, stage=STAGE_FINAL)
+    supernet.train_backbone = full
+    save_configuration(supernet.alive, out_dir / "configuration.json", configuration_meta(session, supernet))
+    log_path = out_dir / "epochs.jsonl"
+    log_path.unlink(missing_ok=True)
+    accounting = parameter_accounting(supernet)
+    print(f"training {len(supernet.alive)} units: {accounting['trainable_params']:,} trainable unit params "
+          f"({accounting['trainable_percent']:.3f}% of {accounting['backbone_params']:,}), head {accounting['head_params']:,}")
+    start = time.perf_counter()
+
+    def log_epoch(record):
+        append_jsonl(log_path, record)
+        print(f"  epoch {record['epoch']}: loss {record['train_loss']:.4f}  dev {record.get('dev')}")
+
+    history = train(
+        supernet,
+        session.loader(session.train_encoded, train=True, stage=STAGE_FINAL),
+        cfg.train,
+        epochs=cfg.train.num_train_epochs,
+        task=session.task,
+        dev_loader=session.loader(session.dev_encoded, train=False),
+        desc="train",
+        on_epoch=log_epoch,
+    )
+    seconds = time.perf_counter() - start
+    save_weights(supernet, out_dir / "weights.safetensors")
+    metrics = {
+        "task": session.task.name,
+        "metric": session.task.metric,
+        "metrics": history[-1]["dev"],
+        "score": history[-1]["dev"][session.task.metric],
+        **accounting,
+        "num_units": len(supernet.alive),
+        "train_samples": len(session.train_encoded),
+        "dev_samples": len(session.dev_encoded),
+        "num_labels": session.task.num_labels,
+        "is_regression": session.task.is_regression,
+        "seconds": seconds,
+        "train_seconds": seconds,
+        "seed": cfg.seed,
+    }
+    metrics.update(extra_metrics or {})
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,142 @@
+"""The training and evaluation loop, on accelerate: AdamW with a learning rate per unit kind and
+for the head, linear warm-up and decay, gradient clipping, evaluation every epoch."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from prunepeft.supernet.supernet import Supernet
+from prunepeft.train.metrics import compute_metrics
+
+_ACCELERATOR = None
+
+
+def accelerator():
+    """One Accelerator per process (accelerate keeps global state)."""
+    global _ACCELERATOR
+    if _ACCELERATOR is None:
+        from accelerate import Accelerator
+
+        _ACCELERATOR = Accelerator()
+    return _ACCELERATOR
+
+
+def seed_everything(seed: int, stage: int = 0) -> None:
+    """The single seeding point. Each stage (warm-up turn, round, retrain) seeds from (seed, stage)
+    so a resumed search replays exactly what an uninterrupted one would have done."""
+    s = (seed * 1_000_003 + stage) % (2**32)
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate of PEFT units"})
+    kind_learning_rates: dict = field(default_factory=dict, metadata={"help": "per-kind override, e.g. {adapter: 5e-4}"})
+    head_learning_rate: float = field(default=1e-3, metadata={"help": "learning rate of the classification head"})
+    full_learning_rate: float = field(default=5e-5, metadata={"help": "backbone learning rate of --method full"})
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.06
+    num_train_epochs: float = 3.0
+    per_device_train_batch_size: int = 32
+    per_device_eval_batch_size: int = 64
+    max_grad_norm: float = 1.0
+
+
+def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
+    by_kind: dict[str, list] = {}
+    for unit in supernet.alive:
+        by_kind.setdefault(unit.kind, []).extend(supernet.unit_parameters(unit))
+    groups = [{"params": ps, "lr": cfg.kind_learning_rates.get(k, cfg.learning_rate), "name": k} for k, ps in by_kind.items()]
+    groups.append({"params": supernet.head_parameters(), "lr": cfg.head_learning_rate, "name": "head"})
+    if supernet.train_backbone:
+        groups.append({"params": supernet.backbone_parameters(), "lr": cfg.full_learning_rate, "name": "backbone"})
+    return [g for g in groups if g["params"]]
+
+
+def evaluate(model, loader, task) -> dict[str, float]:
+    acc = accelerator()
+    model.eval()
+    preds, labels = [], []
+    with torch.no_grad():
+        for batch in loader:
+            batch = {k: v.to(acc.device) for k, v in batch.items()}
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+            preds.append(acc.gather_for_metrics(logits).float().cpu())
+            labels.append(acc.gather_for_metrics(batch["labels"]).cpu())
+    p = torch.cat(preds).numpy()
+    y = torch.cat(labels).numpy()
+    if task.is_regression:
+        p = p.reshape(-1)
+    return compute_metrics(task.name, task.is_regression, p, y)
+
+
+def train(
+    supernet: Supernet,
+    train_loader,
+    cfg: TrainConfig,
+    *,
+    epochs: float,
+    task=None,
+    dev_loader=None,
+    collect: tuple[bool, bool] | None = None,
+    desc: str = "train",
+    on_epoch: Callable[[dict], None] | None = None,
+    show_progress: bool = True,
+) -> list[dict]:
+    """Train the alive units and the head for `epochs` (fractions allowed). `collect` =
+    (activation, gradients) turns on the statistics the pruning criteria need."""
+    acc = accelerator()
+    supernet.set_trainable()
+    groups = param_groups(supernet, cfg)
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    total_steps = max(1, math.ceil(epochs * len(train_loader)))
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    model, optimizer, loader, scheduler = acc.prepare(supernet.model, optimizer, train_loader, scheduler)
+    trainable = [p for g in groups for p in g["params"]]
+    if collect:
+        supernet.start_statistics(activation=collect[0], gradients=collect[1])
+    history, step, epoch = [], 0, 0
+    bar = tqdm(total=total_steps, desc=desc, disable=not show_progress or not acc.is_local_main_process, leave=False)
+    start = time.perf_counter()
+    while step < total_steps:
+        model.train()
+        running, n = 0.0, 0
+        for batch in loader:
+            loss = model(**batch).loss
+            acc.backward(loss)
+            supernet.accumulate_gradients()
+            if cfg.max_grad_norm:
+                acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running += loss.item()
+            n += 1
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{running / n:.4f}")
+            if step >= total_steps:
+                break
+        epoch += 1
+        record = {"epoch": epoch, "steps": step, "train_loss": running / max(n, 1), "seconds": time.perf_counter() - start}
+        if dev_loader is not None and task is not None:
+            record["dev"] = evaluate(model, dev_loader, task)
+        history.append(record)
+        if on_epoch:
+            on_epoch(record)
+    bar.close()
+    if collect:
+        supernet.stop_statistics()
+    return history
