@@ -64,9 +64,9 @@ def _coerce(value, type_name: str, name: str):
     """Turn a command-line string into the field's declared type ('int | None', 'list', ...)."""
     if not isinstance(value, (str, list)):
         return value
-    if isinstance(value, str) and value.lower() in ("none", "null"):
-        return None
     base = type_name.replace(" | None", "").strip()
+    if isinstance(value, str) and value.lower() in ("none", "null") and base != type_name:
+        return None
     try:
         if base == "bool":
             return str(value).lower() in ("1", "true", "yes")

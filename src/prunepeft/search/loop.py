@@ -21,7 +21,7 @@ from prunepeft.data.subset import stratified_subset
 from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import hybrid_logits, prune_order, pruning_probabilities, random_order, uniform_strategy
 from prunepeft.hybrid.warmup import check_strategy_covers, load_strategy, save_strategy
-from prunepeft.io import append_jsonl, write_json
+from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.warmup_run import run_warmup
@@ -62,24 +62,36 @@ def _validate(cfg) -> None:
         raise UserError("warm-up turns, warm-up epochs and round epochs must be positive")
 
 
-def _strategy(session, out: Path, space, partition, compact, state, log):
-    """The map partition -> criteria for this search, and the warm-up seconds it cost."""
+def _strategy(session, out: Path, space, partition, compact, budget, state, log):
+    """The map partition -> criteria for this search, and the warm-up seconds and examples it cost."""
     cfg = session.cfg.search
     labels = {partition(u) for u in space}
+    if cfg.strategy in ("random", "none"):
+        return {}, 0.0, 0
     if cfg.strategy not in ("hybrid", "hybrid-global"):
-        return uniform_strategy(cfg.strategy, labels), 0.0
+        return uniform_strategy(cfg.strategy, labels), 0.0, 0
     if cfg.strategy_from:
         _, strategy, _ = load_strategy(cfg.strategy_from)
         check_strategy_covers(strategy, labels, source=str(cfg.strategy_from))
         save_strategy(out, *load_strategy(cfg.strategy_from)[:2], meta={"reused_from": str(cfg.strategy_from)})
-        return strategy, 0.0
+        return strategy, 0.0, 0
     if state and state.get("warmup_done"):
-        return load_strategy(out)[1], state["warmup_seconds"]
+        _, strategy, meta = load_strategy(out)
+        return strategy, meta["seconds"], meta["warmup_examples"]
     start = time.perf_counter()
-    F, strategy, pruned = run_warmup(session, space, compact, partition, log)
+    F, strategy, pruned, examples = run_warmup(session, space, compact, partition, budget, log)
     seconds = time.perf_counter() - start
-    save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact), "seconds": seconds})
-    return strategy, seconds
+    save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact),
+                                          "warmup_examples": examples, "seconds": seconds})
+    return strategy, seconds, examples
+
+
+def _truncate_trace(path: Path, rounds: int) -> None:
+    """Keep the trace lines of checkpointed rounds: a kill between the trace line and the
+    checkpoint must not leave a round twice in the trace after --resume."""
+    if path.is_file():
+        lines = path.read_text().splitlines(keepends=True)[:rounds]
+        atomic_write_bytes(path, "".join(lines).encode())
 
 
 def _scores(stats, strategy, threshold):
@@ -105,13 +117,14 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
 
     state = load_state(out) if resume else None
     if not resume:
-        for name in ("trace.jsonl", "search_state.json"):
+        for name in ("trace.jsonl", "search_state.json", "strategy.json"):
             (out / name).unlink(missing_ok=True)
-    strategy, warmup_seconds = _strategy(session, out, space, partition, compact, state, log)
+    _truncate_trace(out / "trace.jsonl", state["round"] if state else 0)
+    strategy, warmup_seconds, warmup_examples = _strategy(session, out, space, partition, compact, budget, state, log)
     alive = [Unit.parse(n) for n in state["alive"]] if state else list(space)
     rnd = state["round"] if state else 0
     rounds_seconds = state["rounds_seconds"] if state else 0.0
-    seen = state["examples_seen"] if state else (cfg.warmup_turns * len(CRITERIA) * cfg.warmup_epochs * len(compact) if cfg.strategy.startswith("hybrid") and not cfg.strategy_from else 0)
+    seen = state["examples_seen"] if state else warmup_examples
     supernet = session.build_supernet(alive, stage=STAGE_ROUND)
     if state:
         restore_weights(out, supernet)

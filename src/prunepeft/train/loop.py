@@ -139,4 +139,5 @@ def train(
     bar.close()
     if collect:
         supernet.stop_statistics()
+    acc.free_memory()  # drop accelerate's references to this round's optimizer and scheduler
     return history

@@ -1,0 +1,132 @@
+"""The search end to end on a tiny BERT and real SST-2 sentences: budget, determinism, resume
+after a real kill, strategy reuse, ablation modes, and the user errors of the search flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prunepeft.cli import main
+from prunepeft.space.units import load_configuration
+from tiny_model import GLUE, make_tiny_bert_dir
+
+pytestmark = pytest.mark.skipif(not GLUE.is_dir(), reason="needs ../shared/data/glue")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return make_tiny_bert_dir(tmp_path_factory.mktemp("tiny") / "bert", layers=4)
+
+
+def search_args(tiny_dir, out, *extra):
+    # 4 layers x (lora-4: 512 params, adapter-8: 600 params) = 4,448; budget 2,000
+    return ["search", "--model", str(tiny_dir), "--task", "glue/sst2", "--data-dir", str(GLUE),
+            "--max-train-samples", "96", "--max-eval-samples", "32", "--max-length", "32",
+            "--space", "lora-4", "adapter-8", "--budget", "2000", "--warmup-samples", "32",
+            "--warmup-turns", "2", "--output-dir", str(out), *extra]
+
+
+def trace_without_time(out: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("seconds")
+    return rows
+
+
+def test_search_meets_budget_and_writes_results(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    assert main(search_args(tiny_dir, out)) == 0
+    units = load_configuration(out / "configuration.json")
+    config = json.loads((out / "configuration.json").read_text())
+    assert config["trainable_params"] <= 2000
+    assert 0 < len(units) < 8
+    trace = trace_without_time(out)
+    assert trace[-1]["trainable_params"] == config["trainable_params"]
+    assert all(len(r["pruned"]) <= 4 for r in trace)
+    # every round's pruned units are gone from the next round's alive set
+    for before, after in zip(trace, trace[1:]):
+        assert set(after["alive"]) == set(before["alive"]) - set(before["pruned"])
+    assert {u.name for u in units} == set(trace[-1]["alive"]) - set(trace[-1]["pruned"])
+    strategy = json.loads((out / "strategy.json").read_text())
+    assert set(strategy["strategy"]) == {f"{f}/b{b}" for f in ("lora-4", "adapter-8") for b in range(4)}
+    assert abs(sum(trace[0]["hybrid"].values()) - 1.0) < 1e-9
+
+
+def test_same_seed_gives_identical_trace(tiny_dir, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(search_args(tiny_dir, a, "--strategy", "taylor")) == 0
+    assert main(search_args(tiny_dir, b, "--strategy", "taylor")) == 0
+    assert trace_without_time(a) == trace_without_time(b)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tiny_dir, tmp_path):
+    extra = ("--prune-per-round", "1", "--round-epochs", "2", "--strategy", "gradient")
+    full = tmp_path / "full"
+    assert main(search_args(tiny_dir, full, *extra)) == 0
+    rounds = len(trace_without_time(full))
+    assert rounds >= 3
+
+    killed = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "prunepeft", *search_args(tiny_dir, killed, *extra)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / "search_state.json"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the search finished before it could be killed"
+    done = json.loads(state.read_text())["round"]
+    assert 1 <= done < rounds
+    assert not (killed / "search.json").exists()
+
+    assert main(search_args(tiny_dir, killed, *extra, "--resume")) == 0
+    assert load_configuration(killed / "configuration.json") == load_configuration(full / "configuration.json")
+    assert trace_without_time(killed) == trace_without_time(full)
+
+
+def test_strategy_reuse_skips_warmup(tiny_dir, tmp_path):
+    first = tmp_path / "first"
+    assert main(search_args(tiny_dir, first)) == 0
+    second = tmp_path / "second"
+    assert main(search_args(tiny_dir, second, "--strategy-from", str(first))) == 0
+    assert json.loads((second / "strategy.json").read_text())["strategy"] == json.loads((first / "strategy.json").read_text())["strategy"]
+    assert json.loads((second / "search.json").read_text())["warmup_seconds"] == 0.0
+
+
+@pytest.mark.parametrize("strategy", ["random", "hybrid-global"])
+def test_ablation_strategies_meet_budget(tiny_dir, tmp_path, strategy):
+    out = tmp_path / strategy
+    assert main(search_args(tiny_dir, out, "--strategy", strategy, "--fidelity", "low")) == 0
+    assert json.loads((out / "configuration.json").read_text())["trainable_params"] <= 2000
+
+
+def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
+    out = tmp_path / "none"
+    assert main(search_args(tiny_dir, out, "--strategy", "none")) == 0
+    assert len(load_configuration(out / "configuration.json")) == 8
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--budget", "100"], "below the smallest unit"),
+    (["--budget", "5000"], "not below the whole supernet"),
+    (["--budget", "lots"], "is not a parameter count"),
+    (["--prune-per-round", "0"], "must be >= 1"),
+    (["--strategy", "magic"], "unknown --strategy"),
+    (["--warmup-samples", "1"], "label"),
+    (["--space", "lora-0"], "positive"),
+    (["--space", "prefix-8"], "kind"),
+])
+def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
+    out = tmp_path / "bad"
+    assert main(search_args(tiny_dir, out, *flags)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (out / "configuration.json").exists()

