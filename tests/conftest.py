@@ -164,7 +164,6 @@ class Case:
 
 
 FAMILY_IDS = list(FAMILIES)
-DECODER_IDS = ["llama", "qwen2"]
 
 
 @pytest.fixture(params=FAMILY_IDS)
@@ -196,5 +195,3 @@ def saved_bert(tmp_path, bert_case):
     bert_case.model().save_pretrained(path)
     return path
 
-
-ALL_KINDS = ("lora", "dora", "adapter", "parallel-adapter")

@@ -8,10 +8,8 @@ import torch
 
 from prunepeft.errors import UserError
 from prunepeft.modules.host import UnitHost
-from prunepeft.space.units import Unit
+from prunepeft.space.units import KINDS, Unit
 from prunepeft.supernet.supernet import UnitOptions
-
-from conftest import ALL_KINDS
 
 # Several sizes, a few layers, parallel adapters sharing a layer: the hard cases of add/remove.
 MIXED = [
@@ -29,7 +27,7 @@ def _own_params(sn, unit) -> int:
     return total
 
 
-@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_param_count_is_exact(case, kind):
     sn = case.supernet()
     d, r = case.config.hidden_size, 4
@@ -51,7 +49,7 @@ def test_param_count_is_exact(case, kind):
     assert sn.trainable_unit_params() == expected * sn.arch.num_layers
 
 
-@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_fresh_unit_is_identity_then_perturbation_changes_logits(case, kind):
     pristine = case.model()
     x = case.inputs()

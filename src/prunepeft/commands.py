@@ -27,6 +27,8 @@ def train_command(cfg: RunConfig) -> dict:
     if (cfg.method is None) == (cfg.configuration is None):
         raise UserError("train needs exactly one of --method (an everywhere baseline) or --configuration FILE")
     units = load_configuration(cfg.configuration) if cfg.configuration else None
+    if cfg.method is not None:
+        baseline_units(cfg, 1)  # validates method and size before any loading
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
     if units is None:

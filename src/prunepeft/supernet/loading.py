@@ -59,6 +59,7 @@ def load_classifier(model_path: str, num_labels: int, is_regression: bool, token
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
+    hf_logging.disable_progress_bar()  # a weight-loading bar per supernet build is noise
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
             model_path,

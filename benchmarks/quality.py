@@ -1,0 +1,202 @@
+"""Dev-set quality of PrunePEFT against equal-budget PEFT baselines on GLUE RTE and SST-2
+(method.md §8), with the ablations of the paper: no pruning, random pruning, each single
+criterion, and the hybrid without block partitions.
+
+    python benchmarks/quality.py                       # all tasks, main methods, seeds 1 2 3
+    python benchmarks/quality.py --ablations           # ... plus the ablations
+    python benchmarks/quality.py --tasks rte --methods lora dora --seeds 1   # a piece
+    python benchmarks/quality.py --report-only         # tabulate what the work dir holds
+
+Every (task, method, seed) run has its own folder under --work-dir and is skipped when its
+metrics.json exists, so the benchmark can be resumed or run in pieces.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+TASKS = {  # train subset (stratified, a function of the seed) and max_length; dev sets are complete
+    "rte": {"max_train_samples": 500, "max_length": 128},
+    "sst2": {"max_train_samples": 1000, "max_length": 64},
+}
+SMOKE_TASK = {"max_train_samples": 48, "max_length": 32}
+SMOKE_EXTRA = ["train.per_device_train_batch_size=16", "search.warmup_samples=16", "search.warmup_turns=1"]
+EPOCHS, SMOKE_EPOCHS = 3, 1
+
+BASELINES = ["lora", "dora", "adapter", "parallel-adapter"]  # everywhere, ~ the LoRA r=8 budget
+PRUNEPEFT = ["prunepeft", "prunepeft-low"]
+ABLATIONS = ["none", "random", "weight", "zeros", "threshold", "activation", "taylor", "gradient", "hybrid-global"]
+OTHER = ["full"]  # full fine-tuning: runs only when asked for with --methods
+MAIN = BASELINES + PRUNEPEFT
+LABELS = {
+    "lora": "LoRA r=8", "dora": "DoRA r=8", "adapter": "Adapter w={w}", "parallel-adapter": "Parallel adapter w={w}",
+    "prunepeft": "**PrunePEFT** (full fidelity)", "prunepeft-low": "PrunePEFT low fidelity",
+    "none": "ablation: no pruning (whole supernet)", "random": "ablation: random pruning",
+    "hybrid-global": "ablation: hybrid, no block partitions", "full": "full fine-tuning",
+}
+
+
+def method_spec(method: str, budget: int, adapter_width: int) -> tuple[list[str], bool]:
+    """(prunepeft overrides, is a search run) of one method."""
+    if method in ("lora", "dora"):
+        return [f"method={method}", "rank=8"], False
+    if method in ("adapter", "parallel-adapter"):
+        return [f"method={method}", f"bottleneck={adapter_width}"], False
+    if method == "full":
+        return ["method=full"], False
+    search = [f"search.budget={budget}"]
+    if method == "prunepeft":
+        return search + ["search.strategy=hybrid", "search.fidelity=full"], True
+    if method == "prunepeft-low":
+        return search + ["search.strategy=hybrid", "search.fidelity=low"], True
+    if method in ABLATIONS:
+        return search + [f"search.strategy={method}", "search.fidelity=full"], True
+    raise ValueError(f"unknown method {method!r}")
+
+
+def task_settings(task: str, smoke: bool, max_train: int | None = None) -> dict:
+    s = dict(SMOKE_TASK if smoke else TASKS[task])
+    if max_train:
+        s["max_train_samples"] = max_train
+    s["epochs"] = SMOKE_EPOCHS if smoke else EPOCHS
+    return s
+
+
+def task_key(task: str, s: dict) -> str:
+    return f"{task}-n{s['max_train_samples']}-len{s['max_length']}-ep{s['epochs']:g}"
+
+
+def make_job(task: str, method: str, seed: int, *, settings: dict, model: str, data_dir: Path, work: Path,
+             budget: int, adapter_width: int, extra: list[str], method_overrides=None, name: str | None = None) -> dict:
+    overrides, search = method_overrides or method_spec(method, budget, adapter_width)
+    base = [f"model={model}", f"data.task=glue/{task}", f"data.data_dir={data_dir}",
+            f"data.max_train_samples={settings['max_train_samples']}", f"data.max_length={settings['max_length']}",
+            f"train.num_train_epochs={settings['epochs']}", f"seed={seed}"]
+    name = name or method
+    return {"task": task, "method": name, "seed": seed, "search": search, "overrides": base + overrides + extra,
+            "run_dir": work / task_key(task, settings) / name / f"seed{seed}"}
+
+
+def summarise(records: list[dict], tasks, methods) -> dict:
+    """summary[task][method] = score mean/std over seeds, params, seconds."""
+    out = {}
+    for task in tasks:
+        out[task] = {}
+        for method in methods:
+            ms = [r["metrics"] for r in records if r["task"] == task and r["method"] == method]
+            if not ms:
+                continue
+            mean, std = common.mean_std(m["score"] for m in ms)
+            total = [m["train_seconds"] + m.get("search_seconds", 0.0) for m in ms]
+            out[task][method] = {
+                "metric": ms[0]["metric"], "n": len(ms), "seeds": [m.get("seed") for m in ms],
+                "scores": [m["score"] for m in ms], "mean": mean, "std": std,
+                "trainable_params": common.mean_std(m["trainable_params"] for m in ms)[0],
+                "train_seconds": common.mean_std(m["train_seconds"] for m in ms)[0],
+                "total_seconds": common.mean_std(total)[0],
+            }
+    return out
+
+
+def verdicts(summary: dict, budget: int) -> dict:
+    """Does PrunePEFT (each fidelity) beat the best equal-budget baseline, per task?"""
+    out = {}
+    for task, by_method in summary.items():
+        base = {m: v for m, v in by_method.items() if m in BASELINES}
+        if not base:
+            continue
+        best = max(base, key=lambda m: base[m]["mean"])
+        out[task] = {"best_baseline": best, "best_baseline_mean": base[best]["mean"], "best_baseline_std": base[best]["std"]}
+        for p in PRUNEPEFT:
+            if p in by_method:
+                v = by_method[p]
+                out[task][p] = {"mean": v["mean"], "std": v["std"], "beats": v["mean"] > base[best]["mean"],
+                                "margin": v["mean"] - base[best]["mean"], "within_budget": v["trainable_params"] <= budget}
+    return out
+
+
+def markdown(payload: dict) -> str:
+    s = payload["settings"]
+    md = [common.header("Quality: dev score of PrunePEFT vs equal-budget baselines", payload)]
+    md.append(f"Model `{s['model']}`; unit budget {s['budget']:,} parameters (LoRA r=8 on query+value of every layer); "
+              f"adapters of width {s['adapter_width']} everywhere are the closest equal-budget adapters. "
+              "The classification head is trained in every method and not counted. "
+              "Train sets are stratified subsets drawn with the run's seed (every method sees the same subset for a "
+              "given seed); dev sets are complete. Scores are percentages, mean ± sample std over seeds (n runs). "
+              "Seconds: final training (incl. per-epoch dev evaluation); total adds the search.\n")
+    for task in payload["tasks"]:
+        ts = payload["task_settings"][task]
+        rows_by = payload["summary"].get(task, {})
+        if not rows_by:
+            continue
+        md.append(f"\n## glue/{task} ({next(iter(rows_by.values()))['metric']}; train subset {ts['max_train_samples']}, "
+                  f"max_length {ts['max_length']}, {ts['epochs']:g} epochs)\n")
+        best = max(rows_by, key=lambda m: rows_by[m]["mean"])
+        rows = []
+        for method, v in rows_by.items():
+            label = LABELS.get(method, f"ablation: {method} only").format(w=s["adapter_width"])
+            score = common.pm(v["mean"], v["std"])
+            rows.append([label, f"**{score}**" if method == best else score, v["n"], f"{v['trainable_params']:,.0f}",
+                         f"{v['train_seconds']:.0f}", f"{v['total_seconds']:.0f}"])
+        md.append(common.table(["method", "score", "n", "trainable unit params", "train s", "total s"], rows))
+        verdict = payload["verdicts"].get(task)
+        if verdict:
+            b = verdict["best_baseline"]
+            for p in PRUNEPEFT:
+                if p in verdict:
+                    v = verdict[p]
+                    word = "BEATS" if v["beats"] else "does NOT beat"
+                    md.append(f"\n- {LABELS[p].replace('**', '')} {word} the best equal-budget baseline "
+                              f"({LABELS[b].format(w=s['adapter_width'])}, {common.pm(verdict['best_baseline_mean'], verdict['best_baseline_std'])}): "
+                              f"{common.pm(v['mean'], v['std'])}, margin {v['margin'] * 100:+.2f} points"
+                              + ("" if v["within_budget"] else " (over the budget!)") + ".")
+            md.append("\n")
+    if payload["failures"]:
+        md.append("\n## Failed runs\n")
+        md += [f"- {f['task']} / {f['method']} / seed {f['seed']}: {f['error']}\n" for f in payload["failures"]]
+    return "".join(md)
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.split("\n\n")[0])
+    common.add_work_dir(p)
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--methods", nargs="+", default=None, choices=MAIN + ABLATIONS + OTHER,
+                   help="default: the baselines and PrunePEFT (+ the ablations with --ablations)")
+    p.add_argument("--ablations", action="store_true", help="add the ablation runs")
+    p.add_argument("--adapter-width", type=int, default=16, help="adapter bottleneck of the adapter baselines")
+    p.add_argument("--max-train-samples", type=int, default=None, help="override the per-task train subset size")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.seeds = args.seeds[:1]
+    common.set_threads(args.threads)
+    started = time.perf_counter()
+    methods = args.methods or (MAIN + (ABLATIONS if args.ablations else []))
+    with common.workspace(args, args.tasks) as (model, data_dir, work):
+        budget = common.unit_params(model, "lora", 8)
+        extra = (SMOKE_EXTRA if args.smoke else []) + args.extra
+        settings = {t: task_settings(t, args.smoke, args.max_train_samples) for t in args.tasks}
+        jobs = [make_job(t, m, seed, settings=settings[t], model=model, data_dir=data_dir, work=work, budget=budget,
+                         adapter_width=args.adapter_width, extra=extra)
+                for t in args.tasks for m in methods for seed in args.seeds]
+        records, failures = common.run_many(jobs, args.report_only)
+    summary = summarise(records, args.tasks, methods)
+    payload = common.base_payload("quality", args, started)
+    payload.update({
+        "settings": {"model": model, "budget": budget, "adapter_width": args.adapter_width, "extra_overrides": extra,
+                     "work_dir": str(work), "report_only": args.report_only},
+        "tasks": args.tasks, "methods": methods, "task_settings": settings,
+        "summary": summary, "verdicts": verdicts(summary, budget), "runs": records, "failures": failures,
+    })
+    common.write_results(args.out, "quality", payload, markdown(payload))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
