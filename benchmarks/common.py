@@ -50,7 +50,9 @@ def add_work_dir(p: argparse.ArgumentParser) -> None:
                    help="extra prunepeft config overrides for every run (see `prunepeft config`)")
 
 
-def set_threads(n: int | None) -> None:
+def set_threads(n: int | None, smoke: bool = False) -> None:
+    """--threads, else 1 thread in smoke mode (tiny models run fastest on one thread)."""
+    n = n or (1 if smoke else None)
     if n:
         import torch
 
@@ -124,10 +126,22 @@ def write_results(out: Path, name: str, payload: dict, markdown: str) -> tuple[P
 
     out = Path(out)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
-    atomic_write_bytes(json_path, (json.dumps(payload, indent=2, default=str) + "\n").encode())
+    text = json.dumps(_finite(payload), indent=2, default=str, allow_nan=False)
+    atomic_write_bytes(json_path, (text + "\n").encode())
     atomic_write_bytes(md_path, markdown.encode())
     print(f"wrote {json_path} and {md_path}")
     return json_path, md_path
+
+
+def _finite(obj):
+    """NaN/inf -> None, so the JSON is strict (a std of one seed is undefined, not NaN)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def base_payload(name: str, args, started: float) -> dict:
@@ -294,6 +308,12 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def secs(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "—"
+    return f"{x:.1f}" if x < 10 else f"{x:,.0f}"
 
 
 def passfail(value: float, target: float) -> str:

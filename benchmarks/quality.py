@@ -26,7 +26,9 @@ TASKS = {  # train subset (stratified, a function of the seed) and max_length; d
     "sst2": {"max_train_samples": 1000, "max_length": 64},
 }
 SMOKE_TASK = {"max_train_samples": 48, "max_length": 32}
-SMOKE_EXTRA = ["train.per_device_train_batch_size=16", "search.warmup_samples=16", "search.warmup_turns=1"]
+# adapter-8 keeps every unit of the tiny model's search space below its budget (2 x LoRA r=8 = 2,048)
+SMOKE_EXTRA = ["train.per_device_train_batch_size=16", "search.warmup_samples=16", "search.warmup_turns=1",
+               "search.space=[lora-8,adapter-8]"]
 EPOCHS, SMOKE_EPOCHS = 3, 1
 
 BASELINES = ["lora", "dora", "adapter", "parallel-adapter"]  # everywhere, ~ the LoRA r=8 budget
@@ -121,44 +123,52 @@ def verdicts(summary: dict, budget: int) -> dict:
     return out
 
 
+def _verdict_lines(verdict: dict, width: int) -> list[str]:
+    b = verdict["best_baseline"]
+    lines = []
+    for p in PRUNEPEFT:
+        if p not in verdict:
+            continue
+        v = verdict[p]
+        spread = max((x for x in (v["std"], verdict["best_baseline_std"]) if x is not None and not math.isnan(x)), default=math.nan)
+        noise = "" if math.isnan(spread) or abs(v["margin"]) >= spread else "; the difference is smaller than one std, so it is not a clear difference"
+        word = "BEATS" if v["beats"] else "does NOT beat"
+        lines.append(f"- {LABELS[p].replace('**', '')} {word} the best equal-budget baseline "
+                     f"({LABELS[b].format(w=width)}, {common.pm(verdict['best_baseline_mean'], verdict['best_baseline_std'])}): "
+                     f"{common.pm(v['mean'], v['std'])}, margin {v['margin'] * 100:+.2f} points{noise}"
+                     + ("" if v["within_budget"] else " (PrunePEFT is OVER the budget!)") + ".\n")
+    return lines
+
+
 def markdown(payload: dict) -> str:
     s = payload["settings"]
     md = [common.header("Quality: dev score of PrunePEFT vs equal-budget baselines", payload)]
-    md.append(f"Model `{s['model']}`; unit budget {s['budget']:,} parameters (LoRA r=8 on query+value of every layer); "
-              f"adapters of width {s['adapter_width']} everywhere are the closest equal-budget adapters. "
+    md.append(f"Model `{s['model']}`; unit budget {s['budget']:,} parameters (LoRA r=8 on query+value of every layer). "
+              f"Adapter baselines use width {s['adapter_width']} in every layer; ablations and PrunePEFT search the space "
+              "lora-8 + adapter-32 in every layer (the `none` ablation trains that whole supernet, over the budget). "
               "The classification head is trained in every method and not counted. "
               "Train sets are stratified subsets drawn with the run's seed (every method sees the same subset for a "
-              "given seed); dev sets are complete. Scores are percentages, mean ± sample std over seeds (n runs). "
-              "Seconds: final training (incl. per-epoch dev evaluation); total adds the search.\n")
+              "given seed); dev sets are complete. Scores are percentages, mean ± sample std over seeds (n runs); "
+              "the best mean per task is bold. Seconds: final training (incl. per-epoch dev evaluation); total adds the search.\n")
     for task in payload["tasks"]:
         ts = payload["task_settings"][task]
         rows_by = payload["summary"].get(task, {})
         if not rows_by:
             continue
         md.append(f"\n## glue/{task} ({next(iter(rows_by.values()))['metric']}; train subset {ts['max_train_samples']}, "
-                  f"max_length {ts['max_length']}, {ts['epochs']:g} epochs)\n")
-        best = max(rows_by, key=lambda m: rows_by[m]["mean"])
+                  f"max_length {ts['max_length']}, epochs {ts['epochs']:g})\n\n")
+        best = max(v["mean"] for v in rows_by.values())
         rows = []
         for method, v in rows_by.items():
-            label = LABELS.get(method, f"ablation: {method} only").format(w=s["adapter_width"])
+            label = LABELS.get(method, f"ablation: {method} criterion only").format(w=s["adapter_width"])
             score = common.pm(v["mean"], v["std"])
-            rows.append([label, f"**{score}**" if method == best else score, v["n"], f"{v['trainable_params']:,.0f}",
-                         f"{v['train_seconds']:.0f}", f"{v['total_seconds']:.0f}"])
+            rows.append([label, f"**{score}**" if v["mean"] == best else score, v["n"], f"{v['trainable_params']:,.0f}",
+                         common.secs(v["train_seconds"]), common.secs(v["total_seconds"])])
         md.append(common.table(["method", "score", "n", "trainable unit params", "train s", "total s"], rows))
-        verdict = payload["verdicts"].get(task)
-        if verdict:
-            b = verdict["best_baseline"]
-            for p in PRUNEPEFT:
-                if p in verdict:
-                    v = verdict[p]
-                    word = "BEATS" if v["beats"] else "does NOT beat"
-                    md.append(f"\n- {LABELS[p].replace('**', '')} {word} the best equal-budget baseline "
-                              f"({LABELS[b].format(w=s['adapter_width'])}, {common.pm(verdict['best_baseline_mean'], verdict['best_baseline_std'])}): "
-                              f"{common.pm(v['mean'], v['std'])}, margin {v['margin'] * 100:+.2f} points"
-                              + ("" if v["within_budget"] else " (over the budget!)") + ".")
-            md.append("\n")
+        if task in payload["verdicts"]:
+            md.append("\n" + "".join(_verdict_lines(payload["verdicts"][task], s["adapter_width"])))
     if payload["failures"]:
-        md.append("\n## Failed runs\n")
+        md.append("\n## Failed runs\n\n")
         md += [f"- {f['task']} / {f['method']} / seed {f['seed']}: {f['error']}\n" for f in payload["failures"]]
     return "".join(md)
 
@@ -175,7 +185,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.smoke:
         args.seeds = args.seeds[:1]
-    common.set_threads(args.threads)
+    common.set_threads(args.threads, args.smoke)
     started = time.perf_counter()
     methods = args.methods or (MAIN + (ABLATIONS if args.ablations else []))
     with common.workspace(args, args.tasks) as (model, data_dir, work):

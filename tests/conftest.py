@@ -17,8 +17,6 @@ import torch
 from transformers.utils import logging as hf_logging
 
 hf_logging.set_verbosity_error()
-# Tiny models run fastest on one thread, and the test run must not fight other jobs for cores.
-torch.set_num_threads(1)
 
 HIDDEN, HEADS, INTERMEDIATE, VOCAB = 32, 4, 64, 100
 
@@ -166,26 +164,33 @@ class Case:
 FAMILY_IDS = list(FAMILIES)
 
 
+@pytest.fixture
+def tiny_env():
+    """Seeded, single-threaded torch for tiny-model tests (use via the case fixtures or
+    `pytestmark = pytest.mark.usefixtures("tiny_env")`). One thread runs tiny models several times
+    faster and does not fight concurrent jobs for cores; it is restored afterwards because other
+    tests compare in-process runs with subprocess runs bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(params=FAMILY_IDS)
-def case(request) -> Case:
+def case(request, tiny_env) -> Case:
     return Case(FAMILIES[request.param])
 
 
 @pytest.fixture
-def bert_case() -> Case:
+def bert_case(tiny_env) -> Case:
     return Case(FAMILIES["bert"])
 
 
 @pytest.fixture
-def make_case():
-    """Case by family name, for tests parametrised by hand (e.g. with per-family xfail marks)."""
+def make_case(tiny_env):
+    """Case by family name."""
     return lambda name: Case(FAMILIES[name])
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    yield
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from torch import nn
 from prunepeft.errors import UserError
 from prunepeft.supernet.arch import ArchOverrides, inspect_model
 
+pytestmark = pytest.mark.usefixtures("tiny_env")
+
 
 def test_finds_every_site(case):
     model = case.model()

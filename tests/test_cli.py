@@ -176,3 +176,17 @@ def test_console_script_exit_code_and_config_listing(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     listing = subprocess.run([sys.executable, "-m", "prunepeft", "config"], capture_output=True, text=True)
     assert listing.returncode == 0 and "search" in json.loads(listing.stdout)
+
+
+def test_decoder_model_trains_and_exports(tmp_path):
+    from tiny_model import make_tiny_llama_dir
+
+    llama = make_tiny_llama_dir(tmp_path / "llama")
+    out = tmp_path / "run"
+    args = train_args(llama, out, "--method", "lora", "--rank", "4", "--num-train-epochs", "1")
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # q: 32 -> 32, v: 32 -> 16 (2 of 4 heads' width for key/value)
+    assert metrics["trainable_params"] == 2 * (4 * (32 + 32) + 4 * (32 + 16))
+    assert main(["export", str(out), "--format", "peft", "--out", str(tmp_path / "p")]) == 0
+    assert "model.layers.0.self_attn.v_proj" in json.loads((tmp_path / "p" / "adapter_config.json").read_text())["target_modules"]

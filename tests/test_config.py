@@ -11,6 +11,8 @@ from prunepeft.errors import UserError
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.space.units import KINDS, Unit, load_configuration, save_configuration
 
+pytestmark = pytest.mark.usefixtures("tiny_env")
+
 
 # ---- units --------------------------------------------------------------------------------
 @pytest.mark.parametrize(

@@ -14,6 +14,8 @@ from prunepeft.export.peft_format import build_peft_model, export_merged, export
 from prunepeft.space.units import Unit
 from prunepeft.supernet.supernet import UnitOptions
 
+pytestmark = pytest.mark.usefixtures("tiny_env")
+
 
 def _trained(case, units, options=None, model=None, scale=0.2):
     """A supernet whose units and head were 'trained' (perturbed)."""

@@ -20,6 +20,8 @@ from prunepeft.modules.lora import DoraDelta, LoraDelta
 from prunepeft.space.units import Unit
 from prunepeft.supernet.supernet import UnitOptions
 
+pytestmark = pytest.mark.usefixtures("tiny_env")
+
 
 def _linear(d_in=6, d_out=5, bias=True):
     torch.manual_seed(0)

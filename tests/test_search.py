@@ -130,3 +130,16 @@ def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (out / "configuration.json").exists()
+
+
+def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    args = search_args(tiny_dir, out, "--fidelity", "low", "--num-train-epochs", "1")
+    args[0] = "run"
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainable_params"] <= 2000
+    assert metrics["search_train_ratio"] == pytest.approx(metrics["search_seconds"] / metrics["train_seconds"])
+    assert metrics["search_seconds"] == pytest.approx(metrics["warmup_seconds"] + metrics["rounds_seconds"])
+    for name in ("report.md", "structure.png", "tendency.png", "trace.png", "weights.safetensors", "strategy.json"):
+        assert (out / name).is_file(), name

@@ -11,6 +11,8 @@ from prunepeft.modules.host import UnitHost
 from prunepeft.space.units import KINDS, Unit
 from prunepeft.supernet.supernet import UnitOptions
 
+pytestmark = pytest.mark.usefixtures("tiny_env")
+
 # Several sizes, a few layers, parallel adapters sharing a layer: the hard cases of add/remove.
 MIXED = [
     Unit(0, "lora", 4), Unit(0, "lora", 2), Unit(0, "adapter", 8), Unit(0, "parallel-adapter", 4),

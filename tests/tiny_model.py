@@ -22,3 +22,16 @@ def make_tiny_bert_dir(path: Path, layers: int = 4) -> Path:
     BertForSequenceClassification(config).bert.save_pretrained(path)
     AutoTokenizer.from_pretrained(MINILM).save_pretrained(path)
     return path
+
+
+def make_tiny_llama_dir(path: Path, layers: int = 2) -> Path:
+    """A decoder: sequence classification reads the last non-pad token, so it needs a pad id."""
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    config = LlamaConfig(hidden_size=32, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         intermediate_size=64, vocab_size=tokenizer.vocab_size, max_position_embeddings=128)
+    LlamaForSequenceClassification(config).model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
