@@ -37,7 +37,7 @@ def parser(description: str, default_seeds=(1, 2, 3)) -> argparse.ArgumentParser
     p.add_argument("--seeds", type=int, nargs="+", default=list(default_seeds), help="seeds (smoke: the first one only)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for <name>.json and <name>.md")
     p.add_argument("--data-dir", type=Path, default=GLUE_DIR, help="GLUE data (<task>/train.jsonl.gz, validation.jsonl.gz)")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice; 1 in --smoke and in speed.py)")
     return p
 
 

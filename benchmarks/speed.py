@@ -12,6 +12,7 @@
 
 A step is forward, backward, (statistics), gradient clipping, AdamW step, zero_grad: what
 prunepeft.train.loop.train does per batch, without accelerate's wrappers (no-ops on one CPU).
+Runs on one torch thread unless --threads says otherwise.
 """
 
 from __future__ import annotations
@@ -233,10 +234,14 @@ def main(argv=None) -> int:
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--memory-steps", type=int, default=3, help="training steps in each memory subprocess")
     p.add_argument("--no-memory", action="store_true", help="skip (c)")
+    p.set_defaults(threads=None)  # resolved to 1 below
     p.add_argument("--model", default=None, help=argparse_hidden())
     p.add_argument("--memory-child", default=None, help=argparse_hidden())
     args = p.parse_args(argv)
-    common.set_threads(args.threads, args.smoke)
+    # One thread unless told otherwise: with two cores and other jobs running, a second thread mostly
+    # waits for a busy core, which makes step times noisy; the ratios are what matter here.
+    args.threads = args.threads or 1
+    common.set_threads(args.threads)
     if args.memory_child:  # internal: one memory measurement, printed as JSON
         print(json.dumps(memory_child(args.memory_child, args.model, args.data_dir, args.batch_size, args.max_length,
                                       args.memory_steps)))

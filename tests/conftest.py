@@ -64,7 +64,7 @@ FAMILIES = {
             dict(NO_DROPOUT_ENC, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=8,
                  max_relative_positions=-1, norm_rel_ebd="layer_norm", share_att_key=True, pooler_dropout=0.0),
             "deberta.encoder.layer", "attention.self.query_proj", "attention.self.value_proj", "output.dense",
-            "intermediate", ("classifier",), ("query_proj", "value_proj"),
+            "intermediate", ("pooler", "classifier"), ("query_proj", "value_proj"),
         ),
         Family(
             "llama", "LlamaConfig", "LlamaForSequenceClassification", "LlamaModel", 3, DECODER,

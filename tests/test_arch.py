@@ -117,11 +117,6 @@ def test_wrong_override_raises(bert_case, field, value):
         inspect_model(bert_case.model(), ArchOverrides(**{field: value}))
 
 
-@pytest.mark.xfail(
-    reason="bug: arch.layers_path naming an existing module that is not a list of layers "
-    "(e.g. 'bert.encoder') makes inspect_model iterate it and raise TypeError instead of UserError",
-    strict=True,
-)
 @pytest.mark.parametrize("path", ["bert.encoder", "classifier"])
 def test_layers_path_not_a_list_raises_user_error(bert_case, path):
     with pytest.raises(UserError, match=r"arch\.layers_path"):
@@ -131,13 +126,6 @@ def test_layers_path_not_a_list_raises_user_error(bert_case, path):
 def test_head_covers_every_newly_initialised_module(case, tmp_path, request):
     """Load the classifier on top of a saved bare backbone (what a Hub checkpoint holds): every
     top-level module the loader had to initialise from scratch must be trained as head."""
-    if case.name == "deberta-v2":
-        request.applymarker(pytest.mark.xfail(
-            reason="bug: DebertaV2ForSequenceClassification's top-level 'pooler' (ContextPooler) is newly "
-            "initialised on top of a pretrained backbone, like 'classifier', but HEAD_NAMES omits it: it stays "
-            "frozen at random values, is not in modules_to_save, and a re-loaded export gets another random pooler",
-            strict=True,
-        ))
     case.backbone_class()(case.config).save_pretrained(tmp_path)
     model, info = case.model_class().from_pretrained(tmp_path, config=case.config, output_loading_info=True)
     new_children = {k.split(".")[0] for k in info["missing_keys"]}

@@ -53,7 +53,6 @@ def test_unit_from_dict_errors(bad):
         Unit.from_dict(bad)
 
 
-@pytest.mark.xfail(reason="bug: Unit.parse of a malformed name raises ValueError (tuple unpacking) instead of UserError", strict=True)
 @pytest.mark.parametrize("bad", ["lora8@1", "lora-8", "lora-x@1"])
 def test_unit_parse_malformed_is_user_error(bad):
     with pytest.raises(UserError):
@@ -96,7 +95,6 @@ def test_load_configuration_errors(tmp_path, content, match):
         load_configuration(p)
 
 
-@pytest.mark.xfail(reason="bug: a non-list 'units' value (e.g. a number) escapes as TypeError from iterating it", strict=True)
 def test_load_configuration_units_not_a_list(tmp_path):
     p = tmp_path / "configuration.json"
     p.write_text('{"units": 5}')
@@ -182,11 +180,6 @@ def test_dict_round_trip():
     assert to_dict(again) == to_dict(cfg)
 
 
-@pytest.mark.xfail(
-    reason="bug: dict values are parsed with YAML 1.1, where '5e-4' (no dot) is a string, so the documented "
-    "example train.kind_learning_rates={adapter: 5e-4} stores the learning rate as the string '5e-4'",
-    strict=True,
-)
 def test_kind_learning_rates_values_are_numbers():
     cfg = RunConfig()
     apply_overrides(cfg, ["train.kind_learning_rates={adapter: 5e-4}"])

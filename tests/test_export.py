@@ -179,11 +179,6 @@ def test_export_leaves_our_model_untouched(bert_case):
     assert all(torch.equal(v, state[k]) for k, v in sn.unit_state_dict().items())
 
 
-@pytest.mark.xfail(
-    reason="bug: with a fixed units.lora_alpha, LoRA sizes have different alpha/r, and build_peft_model "
-    "refuses the export although per-module alpha_pattern (or folding each s_i into B) expresses it exactly",
-    strict=True,
-)
 def test_fixed_alpha_with_several_sizes_exports(bert_case):
     case = bert_case
     sn = _trained(case, [Unit(0, "lora", 4), Unit(1, "lora", 8), Unit(1, "lora", 2)], options=UnitOptions(lora_alpha=16))

@@ -60,6 +60,14 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def _coerce(value, type_name: str, name: str):
     """Turn a command-line string into the field's declared type ('int | None', 'list', ...)."""
     if not isinstance(value, (str, list)):
@@ -75,8 +83,14 @@ def _coerce(value, type_name: str, name: str):
         if base == "float":
             return float(value)
         if base in ("list", "dict") and isinstance(value, str):
-            parsed = yaml.safe_load(value)
-            return [parsed] if base == "list" and not isinstance(parsed, list) else parsed
+            value = yaml.safe_load(value)
+        if base == "list" and not isinstance(value, list):
+            return [value]
+        if base == "dict":
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            # YAML 1.1 reads 5e-4 as a string: numbers in a dict of rates must be floats
+            return {k: float(v) if isinstance(v, (int, float, str)) and _is_number(v) else v for k, v in value.items()}
     except (ValueError, yaml.YAMLError):
         raise UserError(f"cannot read {name}={value!r} as {base}") from None
     return value

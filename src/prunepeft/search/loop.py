@@ -29,7 +29,7 @@ from prunepeft.session import everywhere, parse_family
 from prunepeft.space.partition import partition_of
 from prunepeft.space.units import Unit, save_configuration
 from prunepeft.train.fixed import configuration_meta
-from prunepeft.train.loop import evaluate, train
+from prunepeft.train.loop import evaluate, seed_everything, train
 
 STAGE_ROUND = 10_000
 STRATEGIES = ("hybrid", "hybrid-global", "random", "none") + tuple(CRITERIA)
@@ -111,7 +111,10 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
         check_budget(budget, list(sizes.values()), cfg.budget)
-    compact_rows = stratified_subset(session.train_rows, cfg.warmup_samples, seed=session.cfg.seed, is_regression=session.task.is_regression)
+    try:
+        compact_rows = stratified_subset(session.train_rows, cfg.warmup_samples, seed=session.cfg.seed, is_regression=session.task.is_regression)
+    except UserError as e:
+        raise UserError(f"--warmup-samples {cfg.warmup_samples} is too small for the label set: {e}") from None
     compact = session.encode(compact_rows)
     round_data = compact if cfg.fidelity == "low" else session.train_encoded
 
@@ -137,8 +140,6 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
     while cfg.strategy != "none" and params() > budget:
         start = time.perf_counter()
         stage = STAGE_ROUND + 1 + rnd
-        from prunepeft.train.loop import seed_everything
-
         seed_everything(session.cfg.seed, stage)
         if cfg.reinit == "reinit" and rnd > 0:
             supernet.reinitialise()

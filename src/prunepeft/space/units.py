@@ -58,9 +58,12 @@ class Unit:
     @classmethod
     def parse(cls, name: str) -> "Unit":
         """Inverse of `name`: 'lora-8@3' -> Unit(3, 'lora', 8)."""
-        family, layer = name.rsplit("@", 1)
-        kind, size = family.rsplit("-", 1)
-        return cls(layer=int(layer), kind=kind, size=int(size))
+        try:
+            family, layer = name.rsplit("@", 1)
+            kind, size = family.rsplit("-", 1)
+            return cls(layer=int(layer), kind=kind, size=int(size))
+        except ValueError:
+            raise UserError(f"bad unit name {name!r}: the form is kind-size@layer, e.g. lora-8@3") from None
 
 
 def save_configuration(units, path: Path, extra: dict | None = None) -> None:
@@ -82,6 +85,8 @@ def load_configuration(path: str | Path) -> list[Unit]:
         units = payload["units"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a prunepeft configuration (a JSON object with a 'units' list): {e}") from None
+    if not isinstance(units, list):
+        raise UserError(f"{path}: 'units' must be a list of {{kind, layer, size}} objects")
     if not units:
         raise UserError(f"{path} has an empty 'units' list; a configuration needs at least one unit")
     return sorted({Unit.from_dict(u) for u in units})

@@ -17,7 +17,7 @@ from prunepeft.errors import UserError
 
 QUERY_PATTERN = re.compile(r"(^|\.)(q_proj|query|query_proj|q_lin|q)$")
 VALUE_PATTERN = re.compile(r"(^|\.)(v_proj|value|value_proj|v_lin|v)$")
-HEAD_NAMES = ("classifier", "score")
+HEAD_NAMES = ("pooler", "classifier", "score")  # top-level children only: DeBERTa's pooler is new, BERT's is inside "bert"
 
 
 @dataclass
@@ -136,6 +136,9 @@ def inspect_model(model: nn.Module, overrides: ArchOverrides | None = None) -> A
         layers = model.get_submodule(layers_path)
     except AttributeError:
         raise UserError(f"arch.layers_path={layers_path!r} is not a module of {type(model).__name__}") from None
+    if not isinstance(layers, (nn.ModuleList, nn.Sequential)) or len(layers) == 0:
+        raise UserError(f"arch.layers_path={layers_path!r} is a {type(layers).__name__}, not a list of transformer layers; "
+                        "name the ModuleList that holds the layers")
     sites = []
     for i, layer in enumerate(layers):
         q, v, fo, fi = _find_sites(model, layer, ov)

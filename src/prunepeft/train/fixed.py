@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from prunepeft.config import to_dict
 from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
@@ -32,8 +32,6 @@ def parameter_accounting(supernet: Supernet) -> dict:
 
 
 def save_weights(supernet: Supernet, path: Path) -> None:
-    from safetensors.torch import save
-
     tensors = supernet.unit_state_dict()
     for head in supernet.arch.head:
         for name, p in supernet.model.get_submodule(head).named_parameters():

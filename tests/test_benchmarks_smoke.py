@@ -1,0 +1,92 @@
+"""Every benchmark's --smoke mode runs as a subprocess (tiny model, tiny GLUE data) and writes its
+JSON and Markdown results with the expected keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+GLUE = REPO.parent / "shared" / "data" / "glue"
+
+pytestmark = pytest.mark.skipif(not (GLUE / "sst2" / "train.jsonl.gz").is_file(), reason="needs ../shared/data/glue")
+
+
+def run(name: str, *args) -> str:
+    cmd = [sys.executable, str(BENCH / f"{name}.py"), "--smoke", "--data-dir", str(GLUE), *map(str, args)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def results(out: Path, name: str) -> tuple[dict, str]:
+    data = json.loads((out / f"{name}.json").read_text())  # strict JSON: no NaN
+    md = (out / f"{name}.md").read_text()
+    assert data["benchmark"] == name and data["smoke"] is True
+    env = data["environment"]
+    assert {"platform", "cpu_count"} <= set(env)
+    assert {"torch", "transformers", "peft", "accelerate"} <= set(env["versions"])
+    assert f"benchmarks/{name}.py" in data["command"] and "--smoke" in data["command"]
+    assert data["seeds"] and "--smoke" in md and "torch" in md
+    return data, md
+
+
+def test_quality_then_cost_reuses_its_runs(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    run("quality", "--out", out, "--work-dir", work)
+    data, md = results(out, "quality")
+    assert data["failures"] == []
+    assert set(data["summary"]) == {"rte", "sst2"}
+    for task in ("rte", "sst2"):
+        assert set(data["summary"][task]) == {"lora", "dora", "adapter", "parallel-adapter", "prunepeft", "prunepeft-low"}
+        row = data["summary"][task]["prunepeft"]
+        assert {"mean", "std", "n", "scores", "trainable_params", "train_seconds", "total_seconds"} <= set(row)
+        assert {"best_baseline", "prunepeft", "prunepeft-low"} <= set(data["verdicts"][task])
+    assert len(data["runs"]) == 12 and all("score" in r["metrics"] for r in data["runs"])
+    assert "beat the best equal-budget baseline" in md or "BEATS the best equal-budget baseline" in md
+
+    # cost reads quality's PrunePEFT runs from the same work dir instead of training again
+    stdout = run("cost", "--out", out, "--work-dir", work)
+    assert stdout.count("skip (done)") == 4
+    data, md = results(out, "cost")
+    assert len(data["summary"]) == 4
+    for row in data["summary"]:
+        assert row["fidelity"] in ("full", "low") and row["target"] in (0.30, 0.03)
+        assert row["seconds_verdict"] in ("PASS", "MISS") and row["epochs_verdict"] in ("PASS", "MISS")
+        assert row["ratio_seconds"] > 0 and row["ratio_epochs"] > 0
+    assert "<= 0.30" in md and "<= 0.03" in md
+
+    # a second quality invocation for ablations, in a piece: the lora run is reused
+    stdout = run("quality", "--out", tmp_path / "ablations", "--work-dir", work, "--tasks", "rte",
+                 "--methods", "lora", "none", "taylor")
+    assert "skip (done)" in stdout
+    data, md = results(tmp_path / "ablations", "quality")
+    assert set(data["summary"]["rte"]) == {"lora", "none", "taylor"} and data["failures"] == []
+    assert "no pruning" in md
+
+
+def test_budget_smoke(tmp_path):
+    run("budget", "--out", tmp_path)
+    data, md = results(tmp_path, "budget")
+    assert data["failures"] == [] and data["ranks"] == [4, 16]
+    for row in data["summary"]:
+        assert {"lora", "prunepeft"} <= set(row)
+        assert row["prunepeft"]["trainable_params"] <= row["budget"]
+    assert (tmp_path / "budget.png").stat().st_size > 0 and "budget.png" in md
+
+
+def test_speed_smoke(tmp_path):
+    run("speed", "--out", tmp_path)
+    data, md = results(tmp_path, "speed")
+    r = data["results"]
+    assert r["lora_vs_peft"]["ratio"] > 0 and r["statistics_on_vs_off"]["ratio"] > 0
+    assert r["lora_vs_peft"]["prunepeft-lora"]["trainable_params"] == r["lora_vs_peft"]["peft-lora"]["trainable_params"]
+    assert r["lora_vs_peft"]["initial_max_abs_logit_diff"] < 1e-4
+    assert r["memory"]["ratio"] > 0 and set(r["memory"]["children"]) == {"loaded", "peft-lora", "supernet"}
+    assert set(data["targets"]) == {"lora_vs_peft", "statistics_on_vs_off", "memory_supernet_vs_peft"}
+    assert "PASS" in md or "MISS" in md
