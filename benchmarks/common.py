@@ -230,8 +230,10 @@ class SettingsMismatch(RuntimeError):
 
 
 def _comparable(config: dict) -> dict:
+    """A run's settings minus where things live (the output folder, the GLUE folder's path)."""
     config = json.loads(json.dumps(config, default=str))
     config.pop("output_dir", None)
+    config.get("data", {}).pop("data_dir", None)
     return config
 
 

@@ -36,15 +36,16 @@ def load_trained(run_dir: Path):
     tokenizer = load_tokenizer(model_path)
     model = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
     supernet = Supernet(model, inspect_model(model, cfg.arch), cfg.units)
+    supernet.train_backbone = cfg.method == "full"
     for unit in units:
         supernet.add(unit)
     tensors = load_file(str(run_dir / "weights.safetensors"))
     supernet.load_unit_state_dict(tensors)
-    with torch.no_grad():
+    supernet.load_head_state_dict(tensors)
+    with torch.no_grad():  # a full fine-tune saved the whole model
         for name, p in model.named_parameters():
-            for key in (f"model.{name}",) + tuple(f"head.{h}.{name[len(h) + 1:]}" for h in supernet.arch.head if name.startswith(h + ".")):
-                if key in tensors:
-                    p.copy_(tensors[key])
+            if f"model.{name}" in tensors:
+                p.copy_(tensors[f"model.{name}"])
     model.eval()
     return supernet, tokenizer, model_path, metrics
 
@@ -59,6 +60,9 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
         raise UserError(f"--out {out} exists and is not empty; choose a new folder")
     supernet, tokenizer, model_path, metrics = load_trained(run_dir)
     _, left, _ = peft_coverage(supernet)
+    if supernet.train_backbone and fmt != "prunepeft":
+        raise UserError("this run is a full fine-tune: there is no adapter to export; use --format prunepeft "
+                        "(the whole model's weights are in weights.safetensors)")
     if fmt == "merged" and left:
         raise UserError(f"cannot merge {', '.join(u.name for u in left)} into the weights: only LoRA/DoRA merge; "
                         "use --format prunepeft to keep every unit")

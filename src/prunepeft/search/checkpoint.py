@@ -14,10 +14,7 @@ WEIGHTS = "search_weights.safetensors"
 
 
 def save_checkpoint(out: Path, state: dict, supernet) -> None:
-    tensors = supernet.unit_state_dict()
-    for head in supernet.arch.head:
-        for name, p in supernet.model.get_submodule(head).named_parameters():
-            tensors[f"head.{head}.{name}"] = p.detach().cpu().contiguous()
+    tensors = {**supernet.unit_state_dict(), **supernet.head_state_dict()}
     atomic_write_bytes(out / WEIGHTS, save(tensors))
     write_json(out / STATE, state)  # written last: a state always has its weights
 
@@ -28,11 +25,6 @@ def load_state(out: Path) -> dict | None:
 
 
 def restore_weights(out: Path, supernet) -> None:
-    import torch
-
     tensors = load_file(str(out / WEIGHTS))
     supernet.load_unit_state_dict(tensors)
-    with torch.no_grad():
-        for head in supernet.arch.head:
-            for name, p in supernet.model.get_submodule(head).named_parameters():
-                p.copy_(tensors[f"head.{head}.{name}"])
+    supernet.load_head_state_dict(tensors)

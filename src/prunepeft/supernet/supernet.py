@@ -194,6 +194,19 @@ class Supernet:
             for n, p in expected.items():
                 p.copy_(state[n])
 
+    def head_state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"head.{head}.{name}": p.detach().cpu().contiguous()
+                for head in self.arch.head for name, p in self.model.get_submodule(head).named_parameters()}
+
+    def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for key, p in self.head_state_dict().items():
+                if key not in state:
+                    raise UserError(f"saved weights lack the head tensor {key}; they belong to another model")
+            for head in self.arch.head:
+                for name, p in self.model.get_submodule(head).named_parameters():
+                    p.copy_(state[f"head.{head}.{name}"])
+
     # ---- statistics for the criteria ----------------------------------------------------
     def start_statistics(self, activation: bool, gradients: bool) -> None:
         self._collect_activation = activation

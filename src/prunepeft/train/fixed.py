@@ -32,10 +32,7 @@ def parameter_accounting(supernet: Supernet) -> dict:
 
 
 def save_weights(supernet: Supernet, path: Path) -> None:
-    tensors = supernet.unit_state_dict()
-    for head in supernet.arch.head:
-        for name, p in supernet.model.get_submodule(head).named_parameters():
-            tensors[f"head.{head}.{name}"] = p.detach().cpu().contiguous()
+    tensors = {**supernet.unit_state_dict(), **supernet.head_state_dict()}
     if supernet.train_backbone:
         for name, p in supernet.model.named_parameters():
             tensors.setdefault(f"model.{name}", p.detach().cpu().contiguous())
