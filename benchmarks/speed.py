@@ -73,7 +73,7 @@ class Side:
         return sum(p.numel() for p in self.params)
 
 
-def prunepeft_side(name: str, model_path: str, families, statistics_on: bool = False) -> Side:
+def prunepeft_side(name: str, model_path: str, families, statistics_on: bool = False, seed: int = 0) -> Side:
     """The way prunepeft builds and trains a configuration: Supernet + units + param_groups + AdamW."""
     import torch
     from prunepeft.space.units import Unit
@@ -82,7 +82,7 @@ def prunepeft_side(name: str, model_path: str, families, statistics_on: bool = F
     from prunepeft.supernet.supernet import Supernet, UnitOptions
     from prunepeft.train.loop import TrainConfig, param_groups, seed_everything
 
-    seed_everything(0)
+    seed_everything(seed)
     model = load_classifier(model_path, 2, False)
     supernet = Supernet(model, inspect_model(model), UnitOptions())
     for layer in range(supernet.arch.num_layers):
@@ -96,14 +96,14 @@ def prunepeft_side(name: str, model_path: str, families, statistics_on: bool = F
     return Side(name, model, optimizer, [p for g in groups for p in g["params"]], supernet)
 
 
-def peft_side(name: str, model_path: str, head_from: Side | None = None) -> Side:
+def peft_side(name: str, model_path: str, head_from: Side | None = None, seed: int = 0) -> Side:
     """The same LoRA configuration with Hugging Face peft (optionally with the head weights of a prunepeft side)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from prunepeft.supernet.loading import load_classifier
     from prunepeft.train.loop import seed_everything
 
-    seed_everything(0)
+    seed_everything(seed)
     model = load_classifier(model_path, 2, False)
     if head_from is not None:
         for head in head_from.supernet.arch.head:
@@ -254,15 +254,16 @@ def main(argv=None) -> int:
 
         model_path = resolve_model_path(model)
         batches = load_batches(model_path, data_dir, args.warmup + args.steps, args.batch_size, args.max_length)
-        lora = prunepeft_side("prunepeft-lora", model_path, [("lora", 8)])
-        peft = peft_side("peft-lora", model_path, head_from=lora)
+        seed = args.seeds[0]  # initialisation of units and heads; the batches are a fixed sample
+        lora = prunepeft_side("prunepeft-lora", model_path, [("lora", 8)], seed=seed)
+        peft = peft_side("peft-lora", model_path, head_from=lora, seed=seed)
         diff = initial_difference(lora, peft, batches[0])
         alternate(lora, peft, batches, args.warmup, args.steps)
         results = {"lora_vs_peft": {**compare(lora, peft, TARGETS["lora_vs_peft"]), "initial_max_abs_logit_diff": diff}}
         del lora, peft
         families = [("lora", 8), ("adapter", 32)]
-        on = prunepeft_side("statistics-on", model_path, families, statistics_on=True)
-        off = prunepeft_side("statistics-off", model_path, families)
+        on = prunepeft_side("statistics-on", model_path, families, statistics_on=True, seed=seed)
+        off = prunepeft_side("statistics-off", model_path, families, seed=seed)
         alternate(on, off, batches, args.warmup, args.steps)
         results["statistics_on_vs_off"] = compare(on, off, TARGETS["statistics_on_vs_off"])
         del on, off

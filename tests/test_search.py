@@ -143,3 +143,12 @@ def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):
     assert metrics["search_seconds"] == pytest.approx(metrics["warmup_seconds"] + metrics["rounds_seconds"])
     for name in ("report.md", "structure.png", "tendency.png", "trace.png", "weights.safetensors", "strategy.json"):
         assert (out / name).is_file(), name
+
+
+def test_budget_that_only_the_smallest_kind_fits(tiny_dir, tmp_path):
+    # lora-4 units have 512 params, adapter-8 units 600: a 550 budget leaves exactly one LoRA unit,
+    # whatever order the criteria prefer (the last unit that fits is never pruned).
+    out = tmp_path / "tight"
+    assert main(search_args(tiny_dir, out, "--budget", "550", "--strategy", "weight", "--prune-per-round", "8")) == 0
+    units = load_configuration(out / "configuration.json")
+    assert [u.kind for u in units] == ["lora"]

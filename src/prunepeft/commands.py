@@ -57,10 +57,6 @@ def run_command(cfg: RunConfig, resume: bool = False) -> dict:
     session = open_session(cfg)
     result = search(session, out, resume=resume)
     metrics = train_configuration(session, result.units, out, extra_metrics=result.cost_metrics())
-    metrics["search_train_ratio"] = metrics["search_seconds"] / metrics["train_seconds"]
-    from prunepeft.io import write_json
-
-    write_json(out / "metrics.json", metrics)
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f} with {metrics['trainable_params']:,} unit params; "
           f"search {metrics['search_seconds']:.0f} s / train {metrics['train_seconds']:.0f} s = {metrics['search_train_ratio']:.2f}")
     try:

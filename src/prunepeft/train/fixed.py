@@ -74,6 +74,7 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
         on_epoch=log_epoch,
     )
     seconds = time.perf_counter() - start
+    train_seconds = history[-1]["seconds"]  # without the per-epoch dev evaluation
     save_weights(supernet, out_dir / "weights.safetensors")
     metrics = {
         "task": session.task.name,
@@ -87,9 +88,12 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
         "num_labels": session.task.num_labels,
         "is_regression": session.task.is_regression,
         "seconds": seconds,
-        "train_seconds": seconds,
+        "train_seconds": train_seconds,
         "seed": cfg.seed,
     }
     metrics.update(extra_metrics or {})
+    if "search_seconds" in metrics:
+        metrics["search_train_ratio"] = metrics["search_seconds"] / train_seconds
+        metrics["search_train_epoch_ratio"] = metrics["search_epochs"] / cfg.train.num_train_epochs
     write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -132,7 +132,9 @@ def train(
         epoch += 1
         record = {"epoch": epoch, "steps": step, "train_loss": running / max(n, 1), "seconds": time.perf_counter() - start}
         if dev_loader is not None and task is not None:
+            eval_start = time.perf_counter()
             record["dev"] = evaluate(model, dev_loader, task)
+            start += time.perf_counter() - eval_start  # "seconds" counts training only
         history.append(record)
         if on_epoch:
             on_epoch(record)
