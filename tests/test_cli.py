@@ -25,8 +25,8 @@ def tiny_dir(tmp_path_factory):
 
 
 def train_args(tiny_dir, out, *extra, task="glue/rte"):
-    return ["train", "--model", str(tiny_dir), "--task", task, "--data-dir", str(GLUE), "--max-train-samples", "64",
-            "--max-eval-samples", "32", "--max-length", "48", "--num-train-epochs", "2", "--output-dir", str(out), *extra]
+    return ["train", "--model", str(tiny_dir), "--task", task, "--data-dir", str(GLUE), "--max-train-samples", "70",
+            "--max-eval-samples", "37", "--max-length", "48", "--num-train-epochs", "2", "--output-dir", str(out), *extra]
 
 
 @pytest.mark.parametrize("method, size_flag, units, params", [
@@ -40,6 +40,10 @@ def test_train_baseline_writes_a_complete_run(tiny_dir, tmp_path, method, size_f
     assert main(train_args(tiny_dir, out, "--method", method, *size_flag)) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["task"] == "glue/rte" and 0.0 <= metrics["metrics"]["accuracy"] <= 1.0
+    # every dev example is scored once, even when the last train batch was short (70 = 2 x 32 + 6)
+    assert metrics["dev_samples"] == 37
+    correct = metrics["metrics"]["accuracy"] * 37
+    assert abs(correct - round(correct)) < 1e-9
     assert metrics["trainable_params"] == params and metrics["head_params"] == 32 * 2 + 2
     assert metrics["backbone_params"] > 100 * params
     assert metrics["seconds"] > 0

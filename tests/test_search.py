@@ -152,3 +152,10 @@ def test_budget_that_only_the_smallest_kind_fits(tiny_dir, tmp_path):
     assert main(search_args(tiny_dir, out, "--budget", "550", "--strategy", "weight", "--prune-per-round", "8")) == 0
     units = load_configuration(out / "configuration.json")
     assert [u.kind for u in units] == ["lora"]
+
+
+def test_resume_with_other_settings_is_refused(tiny_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(search_args(tiny_dir, out, "--strategy", "weight")) == 0
+    assert main(search_args(tiny_dir, out, "--strategy", "zeros", "--resume")) == 2
+    assert "search differ" in capsys.readouterr().err

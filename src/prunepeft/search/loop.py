@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from prunepeft.config import to_dict
 from prunepeft.criteria.scores import CRITERIA, needed_statistics, score
 from prunepeft.data.subset import stratified_subset
 from prunepeft.errors import UserError
@@ -86,6 +88,19 @@ def _strategy(session, out: Path, space, partition, compact, budget, state, log)
     return strategy, seconds, examples
 
 
+def _check_same_config(out: Path, cfg, resume: bool) -> None:
+    """--resume continues the search that is in `out`, so it must be the same search."""
+    saved_path = out / "config.json"
+    current = {k: v for k, v in to_dict(cfg).items() if k != "output_dir"}
+    if resume and saved_path.is_file():
+        saved = {k: v for k, v in json.loads(saved_path.read_text()).items() if k != "output_dir"}
+        if saved != current:
+            changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+            raise UserError(f"--resume: the search in {out} was started with other settings ({', '.join(changed)} differ); "
+                            "resume with the same flags, or start afresh without --resume")
+    write_json(saved_path, to_dict(cfg))
+
+
 def _truncate_trace(path: Path, rounds: int) -> None:
     """Keep the trace lines of checkpointed rounds: a kill between the trace line and the
     checkpoint must not leave a round twice in the trace after --resume."""
@@ -108,6 +123,7 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
     space = sorted(u for kind, size in families for u in everywhere(kind, size, num_layers))
     sizes = {u: probe.param_count(u) for u in space}
     budget = parse_budget(cfg.budget, probe.backbone_params())
+    del probe  # one model in memory at a time
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
         check_budget(budget, list(sizes.values()), cfg.budget)
@@ -119,6 +135,7 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
     round_data = compact if cfg.fidelity == "low" else session.train_encoded
 
     state = load_state(out) if resume else None
+    _check_same_config(out, session.cfg, resume)
     if not resume:
         for name in ("trace.jsonl", "search_state.json", "strategy.json"):
             (out / name).unlink(missing_ok=True)

@@ -65,6 +65,8 @@ def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
 
 def evaluate(model, loader, task) -> dict[str, float]:
     acc = accelerator()
+    # gather_for_metrics trims the padding of the last batch only on a loader accelerate prepared
+    loader = acc.prepare(loader)
     model.eval()
     preds, labels = [], []
     with torch.no_grad():
@@ -75,6 +77,8 @@ def evaluate(model, loader, task) -> dict[str, float]:
             labels.append(acc.gather_for_metrics(batch["labels"]).cpu())
     p = torch.cat(preds).numpy()
     y = torch.cat(labels).numpy()
+    if len(y) != len(loader.dataset):
+        raise RuntimeError(f"evaluated {len(y)} examples of {len(loader.dataset)}")
     if task.is_regression:
         p = p.reshape(-1)
     return compute_metrics(task.name, task.is_regression, p, y)
