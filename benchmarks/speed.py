@@ -163,9 +163,29 @@ def memory_child(kind: str, model_path: str, data_dir: Path, batch_size: int, ma
         side = None
     else:
         raise ValueError(kind)
+    # Loading (safetensors, tokenizer, the data set) peaks above any training step; Linux lets a
+    # process reset its peak RSS (VmHWM) so that the peak of the training steps alone is measured.
+    reset = _reset_peak_rss()
+    start_kb = _status_kb("VmRSS")
     for i in range(steps if side else 0):
         side.step(batches[i % len(batches)])
-    return {"kind": kind, "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "steps": steps if side else 0}
+    return {"kind": kind, "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "steps": steps if side else 0,
+            "peak_reset": reset, "rss_before_steps_kb": start_kb, "peak_during_steps_kb": _status_kb("VmHWM")}
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
 
 
 def measure_memory(args, model_path: str, data_dir: Path) -> dict:
@@ -176,10 +196,11 @@ def measure_memory(args, model_path: str, data_dir: Path) -> dict:
                "--memory-steps", str(args.memory_steps)] + (["--threads", str(args.threads)] if args.threads else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-    floor = results["loaded"]["ru_maxrss_kb"]
-    ratio = results["supernet"]["ru_maxrss_kb"] / results["peft-lora"]["ru_maxrss_kb"]
-    extra = [results[k]["ru_maxrss_kb"] - floor for k in ("supernet", "peft-lora")]
-    return {"children": results, "ratio": ratio, "target": TARGETS["memory_supernet_vs_peft"],
+    key = "peak_during_steps_kb" if all(r["peak_reset"] for r in results.values()) else "ru_maxrss_kb"
+    floor = results["loaded"][key]
+    ratio = results["supernet"][key] / results["peft-lora"][key]
+    extra = [results[k][key] - floor for k in ("supernet", "peft-lora")]
+    return {"children": results, "ratio": ratio, "measure": key, "target": TARGETS["memory_supernet_vs_peft"],
             "verdict": common.passfail(ratio, TARGETS["memory_supernet_vs_peft"]),
             "ratio_above_loaded_model": extra[0] / extra[1] if extra[1] > 0 else None}
 
@@ -211,15 +232,18 @@ def markdown(payload: dict) -> str:
     if m:
         c = m["children"]
         mb = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731
-        md.append(f"\n(c) Peak resident memory (ru_maxrss, MiB) of a fresh process after {c['supernet']['steps']} "
+        k = m.get("measure", "ru_maxrss_kb")
+        what = ("peak RSS during the training steps (VmHWM reset after loading)" if k == "peak_during_steps_kb"
+                else "peak RSS of the whole process (ru_maxrss)")
+        md.append(f"\n(c) Memory, MiB: {what}, fresh process per row, {c['supernet']['steps']} "
                   "training steps (supernet with statistics on):\n\n")
         md.append(common.table(["process", "peak MiB", "above model-loaded floor, MiB"], [
-            ["model + batches loaded, no training", mb(c["loaded"]["ru_maxrss_kb"]), "0"],
-            ["HF peft LoRA r=8 everywhere", mb(c["peft-lora"]["ru_maxrss_kb"]), mb(c["peft-lora"]["ru_maxrss_kb"] - c["loaded"]["ru_maxrss_kb"])],
-            ["prunepeft supernet lora-8 + adapter-32", mb(c["supernet"]["ru_maxrss_kb"]), mb(c["supernet"]["ru_maxrss_kb"] - c["loaded"]["ru_maxrss_kb"])],
+            ["model + batches loaded, no training", mb(c["loaded"][k]), "0"],
+            ["HF peft LoRA r=8 everywhere", mb(c["peft-lora"][k]), mb(c["peft-lora"][k] - c["loaded"][k])],
+            ["prunepeft supernet lora-8 + adapter-32", mb(c["supernet"][k]), mb(c["supernet"][k] - c["loaded"][k])],
         ]))
         extra = m["ratio_above_loaded_model"]
-        md.append(f"\nRatio supernet / peft, whole process: **{m['ratio']:.3f}** (target <= {m['target']:.2f}) {m['verdict']}. "
+        md.append(f"\nRatio supernet / peft: **{m['ratio']:.3f}** (target <= {m['target']:.2f}) {m['verdict']}. "
                   "It includes the interpreter, libraries, data and frozen model, which both share; ")
         md.append(f"the ratio of the memory above the loaded-model floor is {extra:.2f}.\n" if extra is not None
                   else "the floor is not below the peft process, so no ratio above it.\n")
