@@ -4,7 +4,6 @@ after a real kill, strategy reuse, ablation modes, and the user errors of the se
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

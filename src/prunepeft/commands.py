@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError

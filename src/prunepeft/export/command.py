@@ -18,7 +18,7 @@ from prunepeft.io import write_json
 from prunepeft.space.units import load_configuration
 from prunepeft.supernet.arch import inspect_model
 from prunepeft.supernet.loading import load_classifier, load_tokenizer, resolve_model_path
-from prunepeft.supernet.supernet import Supernet, UnitOptions
+from prunepeft.supernet.supernet import Supernet
 
 RUN_FILES = ("config.json", "configuration.json", "metrics.json", "weights.safetensors")
 
