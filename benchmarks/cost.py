@@ -82,7 +82,7 @@ def summarise(costs: list[dict], tasks) -> list[dict]:
 def markdown(payload: dict) -> str:
     md = [common.header("Cost: PrunePEFT search time relative to the final training", payload)]
     md.append("Ratios are means over seeds (± sample std). Seconds: search (warm-up + pruning rounds) over the final "
-              "training of the found configuration (incl. its per-epoch dev evaluation). Epochs: training examples seen by "
+              "training of the found configuration, both without the dev evaluations done for the logs. Epochs: training examples seen by "
               "the search over the training-set size, divided by the final training's epochs. "
               "Targets: <= 0.30 at full fidelity (paper: 0.30), <= 0.03 at low fidelity (paper: 0.01).\n\n")
     rows = []

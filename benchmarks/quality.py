@@ -149,7 +149,7 @@ def markdown(payload: dict) -> str:
               "The classification head is trained in every method and not counted. "
               "Train sets are stratified subsets drawn with the run's seed (every method sees the same subset for a "
               "given seed); dev sets are complete. Scores are percentages, mean ± sample std over seeds (n runs); "
-              "the best mean per task is bold. Seconds: final training (incl. per-epoch dev evaluation); total adds the search.\n")
+              "the best mean per task is bold. Seconds: final training (without the per-epoch dev evaluation); total adds the search (warm-up + rounds).\n")
     if not any(payload["summary"].values()):
         md.append(f"\nNo finished runs in {s['work_dir']} yet.\n")
     for task in payload["tasks"]:
