@@ -322,3 +322,10 @@ def passfail(value: float, target: float) -> str:
     if value is None or math.isnan(value):
         return "n/a"
     return "PASS" if value <= target else "MISS"
+
+
+def failures_markdown(failures: list[dict]) -> list[str]:
+    """The "Failed runs" section of a results file (empty when every run finished)."""
+    if not failures:
+        return []
+    return ["\n## Failed runs\n\n"] + [f"- {f['task']} / {f['method']} / seed {f['seed']}: {f['error']}\n" for f in failures]

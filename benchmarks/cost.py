@@ -104,9 +104,7 @@ def markdown(payload: dict) -> str:
               "to see what the pruning loop itself costs. The last column is a projection, not a measurement: the same "
               "search (same warm-up turns and number of rounds) on the whole GLUE training set, where the warm-up and "
               "low-fidelity rounds see the same number of examples and full-fidelity rounds the same number of epochs.\n")
-    if payload["failures"]:
-        md.append("\n## Failed runs\n\n")
-        md += [f"- {f['task']} / {f['method']} / seed {f['seed']}: {f['error']}\n" for f in payload["failures"]]
+    md += common.failures_markdown(payload["failures"])
     return "".join(md)
 
 

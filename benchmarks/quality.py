@@ -169,9 +169,7 @@ def markdown(payload: dict) -> str:
         md.append(common.table(["method", "score", "n", "trainable unit params", "train s", "total s"], rows))
         if task in payload["verdicts"]:
             md.append("\n" + "".join(_verdict_lines(payload["verdicts"][task], s["adapter_width"])))
-    if payload["failures"]:
-        md.append("\n## Failed runs\n\n")
-        md += [f"- {f['task']} / {f['method']} / seed {f['seed']}: {f['error']}\n" for f in payload["failures"]]
+    md += common.failures_markdown(payload["failures"])
     return "".join(md)
 
 
