@@ -42,6 +42,7 @@ class Supernet:
         self._parts: dict[Unit, list[tuple[str, UnitHost]]] = {}
         self._ffn_hooks: dict[int, torch.utils.hooks.RemovableHandle] = {}
         self._collect_activation = False
+        self._collect_gradients = False
         self._act_sum: dict[Unit, torch.Tensor] = {}
         self._act_count: dict[Unit, int] = defaultdict(int)
         self._grad_sum: dict[Unit, list[torch.Tensor]] = {}
@@ -228,17 +229,18 @@ class Supernet:
 
     def accumulate_gradients(self) -> None:
         """Call after each backward: adds the unit gradients to the round's running sum."""
-        if not getattr(self, "_collect_gradients", False):
+        if not self._collect_gradients:
             return
         self._grad_steps += 1
         for unit in self.alive:
             params = self.unit_parameters(unit)
-            grads = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
-            if unit not in self._grad_sum:
-                self._grad_sum[unit] = grads
-            else:
-                for acc, g in zip(self._grad_sum[unit], grads):
-                    acc.add_(g)
+            sums = self._grad_sum.get(unit)
+            if sums is None:  # first step: one copy per tensor, then in-place sums
+                self._grad_sum[unit] = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+                continue
+            for acc, p in zip(sums, params):
+                if p.grad is not None:
+                    acc.add_(p.grad)
 
     def unit_stats(self) -> dict[Unit, UnitStats]:
         stats = {}
