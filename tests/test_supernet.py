@@ -272,3 +272,22 @@ def test_removed_unit_leaves_statistics(bert_case):
     sn.remove(STAT_UNITS[0])
     stats = sn.unit_stats()
     assert STAT_UNITS[0] not in stats and set(stats) == set(STAT_UNITS[1:])
+
+
+def test_skeleton_probe_matches_the_loaded_model(case, tmp_path):
+    """The weightless probe (meta device) gives the same layers, sites, unit sizes and backbone
+    size as the real model, without holding a weight."""
+    from prunepeft.supernet.arch import inspect_model
+    from prunepeft.supernet.loading import classifier_skeleton
+    from prunepeft.supernet.supernet import Supernet
+
+    model = case.model()
+    model.save_pretrained(tmp_path)
+    skeleton = classifier_skeleton(str(tmp_path), model.config.num_labels, is_regression=False)
+    assert all(p.device.type == "meta" for p in skeleton.parameters())
+    probe, real = Supernet(skeleton, inspect_model(skeleton)), case.supernet(model)
+    assert probe.arch == real.arch
+    assert probe.backbone_params() == real.backbone_params()
+    for kind in KINDS:
+        unit = Unit(probe.arch.num_layers - 1, kind, 4)
+        assert probe.param_count(unit) == real.param_count(unit)

@@ -30,11 +30,7 @@ def train_command(cfg: RunConfig) -> dict:
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
     if units is None:
-        from prunepeft.supernet.arch import inspect_model
-        from prunepeft.supernet.loading import load_classifier
-
-        probe = load_classifier(session.model_path, session.task.num_labels, session.task.is_regression, session.tokenizer)
-        units = baseline_units(cfg, inspect_model(probe, cfg.arch).num_layers)
+        units = baseline_units(cfg, session.probe().arch.num_layers)
     metrics = train_configuration(session, units, out, full=cfg.method == "full")
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f}  ({metrics['seconds']:.0f} s)  -> {out}")
     return metrics

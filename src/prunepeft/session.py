@@ -14,7 +14,7 @@ from prunepeft.data.tasks import TaskData, load_task
 from prunepeft.errors import UserError
 from prunepeft.space.units import KINDS, Unit
 from prunepeft.supernet.arch import inspect_model
-from prunepeft.supernet.loading import load_classifier, load_tokenizer, resolve_model_path
+from prunepeft.supernet.loading import classifier_skeleton, load_classifier, load_tokenizer, resolve_model_path
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.loop import seed_everything
 
@@ -50,6 +50,11 @@ class Session:
 
     def encode(self, rows) -> list:
         return encode_rows(rows, self.tokenizer, self.task.text_fields, self.cfg.data.max_length, self.task.is_regression)
+
+    def probe(self) -> Supernet:
+        """A weightless supernet (meta device) for layer count, unit sizes and backbone size."""
+        model = classifier_skeleton(self.model_path, self.task.num_labels, self.task.is_regression)
+        return Supernet(model, inspect_model(model, self.cfg.arch), self.cfg.units)
 
     def build_supernet(self, units=(), stage: int = 0) -> Supernet:
         """A fresh pretrained model with `units` attached, seeded from (seed, stage)."""

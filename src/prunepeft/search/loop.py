@@ -118,12 +118,11 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
     cfg = session.cfg.search
     _validate(cfg)
     families = [parse_family(f) for f in cfg.space]
-    probe = session.build_supernet(stage=0)
+    probe = session.probe()
     num_layers = probe.arch.num_layers
     space = sorted(u for kind, size in families for u in everywhere(kind, size, num_layers))
     sizes = {u: probe.param_count(u) for u in space}
     budget = parse_budget(cfg.budget, probe.backbone_params())
-    del probe  # one model in memory at a time
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
         check_budget(budget, list(sizes.values()), cfg.budget)

@@ -53,6 +53,27 @@ def load_tokenizer(model_path: str):
     return tok
 
 
+def _classifier_config(model_path: str, num_labels: int, is_regression: bool):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(model_path, num_labels=num_labels,
+                                          problem_type="regression" if is_regression else "single_label_classification")
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load the config of model {model_path!r}: {e}. Pass a local model folder, or a Hub id while online") from None
+
+
+def classifier_skeleton(model_path: str, num_labels: int, is_regression: bool):
+    """The classifier's structure on the meta device: shapes without weights, so counting layers
+    and unit sizes costs no load (and no memory) even for a large model."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    config = _classifier_config(model_path, num_labels, is_regression)
+    with torch.device("meta"):
+        return AutoModelForSequenceClassification.from_config(config)
+
+
 def load_classifier(model_path: str, num_labels: int, is_regression: bool, tokenizer=None):
     """AutoModelForSequenceClassification with its backbone frozen; only the new head is random."""
     from transformers import AutoModelForSequenceClassification
