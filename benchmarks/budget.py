@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import quality  # noqa: E402
+import common
+import quality
 
 SMOKE_RANKS = [4, 16]
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import quality  # noqa: E402
+import common
+import quality
 
 TARGETS = {"prunepeft": 0.30, "prunepeft-low": 0.03}
 FIDELITY = {"prunepeft": "full", "prunepeft-low": "low"}

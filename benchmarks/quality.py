@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 TASKS = {  # train subset (stratified, a function of the seed) and max_length; dev sets are complete
     "rte": {"max_train_samples": 500, "max_length": 128},

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
 
 TARGETS = {"lora_vs_peft": 1.05, "statistics_on_vs_off": 1.10, "memory_supernet_vs_peft": 1.15}
 LR = 1e-3
@@ -76,6 +76,7 @@ class Side:
 def prunepeft_side(name: str, model_path: str, families, statistics_on: bool = False, seed: int = 0) -> Side:
     """The way prunepeft builds and trains a configuration: Supernet + units + param_groups + AdamW."""
     import torch
+
     from prunepeft.space.units import Unit
     from prunepeft.supernet.arch import inspect_model
     from prunepeft.supernet.loading import load_classifier
@@ -100,6 +101,7 @@ def peft_side(name: str, model_path: str, head_from: Side | None = None, seed: i
     """The same LoRA configuration with Hugging Face peft (optionally with the head weights of a prunepeft side)."""
     import torch
     from peft import LoraConfig, get_peft_model
+
     from prunepeft.supernet.loading import load_classifier
     from prunepeft.train.loop import seed_everything
 
@@ -209,7 +211,7 @@ def measure_memory(args, model_path: str, data_dir: Path) -> dict:
 
 def markdown(payload: dict) -> str:
     s, r = payload["settings"], payload["results"]
-    ms = lambda x: f"{x * 1000:.1f}"  # noqa: E731
+    ms = lambda x: f"{x * 1000:.1f}"
     md = [common.header("Speed and memory of a training step", payload)]
     md.append(f"Model `{s['model']}`, batches of {s['batch_size']} real SST-2 training sentences (max_length "
               f"{s['max_length']}, padded per batch; mean padded length {s['mean_padded_length']:.1f}), "
@@ -231,7 +233,7 @@ def markdown(payload: dict) -> str:
     m = r.get("memory")
     if m:
         c = m["children"]
-        mb = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731
+        mb = lambda kb: f"{kb / 1024:.0f}"
         k = m.get("measure", "ru_maxrss_kb")
         what = ("peak RSS during the training steps (VmHWM reset after loading)" if k == "peak_during_steps_kb"
                 else "peak RSS of the whole process (ru_maxrss)")

@@ -86,7 +86,7 @@ def _cls(name: str):
     return getattr(transformers, name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pristine(name: str):
     fam = FAMILIES[name]
     config = _cls(fam.config_cls)(num_hidden_layers=fam.num_layers, **COMMON, **fam.config_kwargs)

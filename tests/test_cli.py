@@ -12,9 +12,9 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_model import GLUE, make_tiny_bert_dir
 
 from prunepeft.cli import main
-from tiny_model import GLUE, make_tiny_bert_dir
 
 pytestmark = pytest.mark.skipif(not GLUE.is_dir(), reason="needs ../shared/data/glue")
 

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from prunepeft.config import RunConfig, apply_overrides, dumps, from_dict, load_file, set_value, to_dict
+from prunepeft.config import (
+    RunConfig,
+    apply_overrides,
+    dumps,
+    from_dict,
+    load_file,
+    set_value,
+    to_dict,
+)
 from prunepeft.errors import UserError
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.space.units import KINDS, Unit, load_configuration, save_configuration

@@ -10,7 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from prunepeft.errors import UserError
-from prunepeft.export.peft_format import build_peft_model, export_merged, export_peft, peft_coverage
+from prunepeft.export.peft_format import (
+    build_peft_model,
+    export_merged,
+    export_peft,
+    peft_coverage,
+)
 from prunepeft.space.units import Unit
 from prunepeft.supernet.supernet import UnitOptions
 
@@ -69,7 +74,7 @@ def test_export_peft_files_and_reload(bert_case, saved_bert, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
     case = bert_case
-    fresh = lambda: AutoModelForSequenceClassification.from_pretrained(saved_bert).eval()  # noqa: E731
+    fresh = lambda: AutoModelForSequenceClassification.from_pretrained(saved_bert).eval()
     units = [Unit(0, "lora", 4), Unit(2, "lora", 4), Unit(2, "lora", 2), Unit(1, "adapter", 8), Unit(2, "parallel-adapter", 4)]
     sn = _trained(case, units, model=fresh())
     out = tmp_path / "adapter"

@@ -150,7 +150,7 @@ def _scores(units):
 
 def test_single_criterion_mode_equals_one_global_ranking():
     units = _space()
-    part = lambda u: partition_of(u, 12)  # noqa: E731
+    part = lambda u: partition_of(u, 12)
     strategy = uniform_strategy("taylor", [part(u) for u in units])
     assert len(strategy) == 8 and all(v == ["taylor"] for v in strategy.values())
     by_blocks = hybrid_logits(_scores(units), strategy, part, units)
@@ -160,7 +160,7 @@ def test_single_criterion_mode_equals_one_global_ranking():
 
 def test_global_mode_uses_labels_without_blocks():
     units = _space()
-    part = lambda u: partition_of(u, 12, use_blocks=False)  # noqa: E731
+    part = lambda u: partition_of(u, 12, use_blocks=False)
     strategy = {"lora-8/all": ["taylor"], "adapter-16/all": ["taylor", "gradient"]}
     raw = _scores(units)
     raw["gradient"] = {u: u.layer / 10 for u in units}
@@ -204,7 +204,7 @@ def test_random_order_is_deterministic_permutation():
 
 def test_tendency_matrix_normalises_by_partition_size():
     units = [Unit(i, "lora", 8) for i in range(12)]
-    part = lambda u: partition_of(u, 12)  # noqa: E731  blocks 0-1 | 2-5 | 6-9 | 10-11
+    part = lambda u: partition_of(u, 12)
     sizes = dict(Counter(part(u) for u in units))
     assert sizes == {"lora-8/b0": 2, "lora-8/b1": 4, "lora-8/b2": 4, "lora-8/b3": 2}
     pruned = {
@@ -227,7 +227,7 @@ def test_tendency_matrix_normalises_by_partition_size():
 
 
 def test_tendency_matrix_errors():
-    part = lambda u: u.family  # noqa: E731
+    part = lambda u: u.family
     u = Unit(0, "lora", 8)
     with pytest.raises(ValueError, match="more than once"):
         tendency_matrix({"weight": [u, u]}, part, {"lora-8": 2})

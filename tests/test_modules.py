@@ -11,8 +11,8 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from prunepeft.modules.adapter import ParallelAdapter, SerialAdapter
 from prunepeft.modules.host import UnitHost

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_model import GLUE, make_tiny_bert_dir
 
 from prunepeft.cli import main
 from prunepeft.space.units import load_configuration
-from tiny_model import GLUE, make_tiny_bert_dir
 
 pytestmark = pytest.mark.skipif(not GLUE.is_dir(), reason="needs ../shared/data/glue")
 

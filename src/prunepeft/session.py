@@ -14,7 +14,12 @@ from prunepeft.data.tasks import TaskData, load_task
 from prunepeft.errors import UserError
 from prunepeft.space.units import KINDS, Unit
 from prunepeft.supernet.arch import inspect_model
-from prunepeft.supernet.loading import classifier_skeleton, load_classifier, load_tokenizer, resolve_model_path
+from prunepeft.supernet.loading import (
+    classifier_skeleton,
+    load_classifier,
+    load_tokenizer,
+    resolve_model_path,
+)
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.loop import seed_everything
 

@@ -23,8 +23,8 @@ because a silent 0 would make every such unit look most (or least) prunable.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

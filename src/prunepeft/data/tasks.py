@@ -86,7 +86,7 @@ def _open_text(path: Path):
 
 def _table_ext(path: Path) -> str:
     name = path.name.lower()
-    name = name[:-3] if name.endswith(".gz") else name
+    name = name.removesuffix(".gz")
     return Path(name).suffix
 
 

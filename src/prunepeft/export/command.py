@@ -17,7 +17,11 @@ from prunepeft.errors import UserError
 from prunepeft.io import write_json
 from prunepeft.space.units import load_configuration
 from prunepeft.supernet.arch import inspect_model
-from prunepeft.supernet.loading import load_classifier, load_tokenizer, resolve_model_path
+from prunepeft.supernet.loading import (
+    load_classifier,
+    load_tokenizer,
+    resolve_model_path,
+)
 from prunepeft.supernet.supernet import Supernet
 
 RUN_FILES = ("config.json", "configuration.json", "metrics.json", "weights.safetensors")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from prunepeft.criteria.scores import get_criterion, prunability
 from prunepeft.space.units import Unit

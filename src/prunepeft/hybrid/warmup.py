@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from prunepeft.criteria.scores import CRITERIA, get_criterion
 from prunepeft.errors import UserError

@@ -12,8 +12,8 @@ from io import BytesIO
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch, Rectangle
 
 KEPT = "kept"
 _KEPT_RGB = (0.17, 0.55, 0.30)

@@ -21,7 +21,13 @@ from prunepeft.config import to_dict
 from prunepeft.criteria.scores import CRITERIA, needed_statistics, score
 from prunepeft.data.subset import stratified_subset
 from prunepeft.errors import UserError
-from prunepeft.hybrid.combine import hybrid_logits, prune_order, pruning_probabilities, random_order, uniform_strategy
+from prunepeft.hybrid.combine import (
+    hybrid_logits,
+    prune_order,
+    pruning_probabilities,
+    random_order,
+    uniform_strategy,
+)
 from prunepeft.hybrid.warmup import check_strategy_covers, load_strategy, save_strategy
 from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
 from prunepeft.search.budget import check_budget, parse_budget

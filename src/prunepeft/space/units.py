@@ -46,7 +46,7 @@ class Unit:
         return {"kind": self.kind, "layer": self.layer, "size": self.size}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Unit":
+    def from_dict(cls, d: dict) -> Unit:
         try:
             return cls(layer=int(d["layer"]), kind=str(d["kind"]), size=int(d["size"]))
         except (KeyError, TypeError, ValueError) as e:
@@ -56,7 +56,7 @@ class Unit:
             ) from None
 
     @classmethod
-    def parse(cls, name: str) -> "Unit":
+    def parse(cls, name: str) -> Unit:
         """Inverse of `name`: 'lora-8@3' -> Unit(3, 'lora', 8)."""
         try:
             family, layer = name.rsplit("@", 1)

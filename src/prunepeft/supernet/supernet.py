@@ -201,7 +201,7 @@ class Supernet:
 
     def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
-            for key, p in self.head_state_dict().items():
+            for key in self.head_state_dict():
                 if key not in state:
                     raise UserError(f"saved weights lack the head tensor {key}; they belong to another model")
             for head in self.arch.head:
