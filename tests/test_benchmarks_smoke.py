@@ -4,6 +4,7 @@ JSON and Markdown results with the expected keys."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,16 @@ def test_quality_then_cost_reuses_its_runs(tmp_path):
     data, md = results(tmp_path / "ablations", "quality")
     assert set(data["summary"]["rte"]) == {"lora", "none", "taylor"} and data["failures"] == []
     assert "no pruning" in md
+
+    # levers tabulates the quality results it finds (margins to LoRA), and lists the levers not run
+    (tmp_path / "results" / "sst2").mkdir(parents=True)
+    shutil.copy(out / "quality.json", tmp_path / "results" / "sst2")
+    run("levers", "--out", out, "--results", tmp_path / "results")
+    data, md = results(out, "levers")
+    rows = {r["lever"]: r for r in data["rows"]}
+    assert rows["LoRA r=8 on q,v everywhere"]["n"] == 1 and rows["PrunePEFT as benchmarked"]["n"] == 1
+    assert rows["PrunePEFT as benchmarked"]["params"] <= data["rows"][0]["params"]
+    assert rows["finer space"]["n"] == 0 and "not run" in md
 
 
 def test_budget_smoke(tmp_path):
