@@ -27,6 +27,7 @@ LEVERS = [
     ("k = 2 (more rounds)", "sst2-lever-k2", "prunepeft", "search.prune_per_round=2"),
     ("0.3-epoch rounds", "sst2-lever-round0.3", "prunepeft", "search.round_epochs=0.3"),
     ("warm-up subset d = 256", "sst2-lever-warmup256", "prunepeft", "search.warmup_samples=256"),
+    ("one warm-up turn per criterion", "sst2-lever-turns1", "prunepeft", "search.warmup_turns=1"),
 ]
 
 

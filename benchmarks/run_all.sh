@@ -11,7 +11,7 @@ python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 --ma
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 --max-train-samples 500 \
   --work-dir /tmp/prunepeft-bench-adlr "${W[@]}" "train.kind_learning_rates={adapter: 1e-3}" --out benchmarks/results/sst2-adapter-lr
 # levers of the search: one setting changed at a time (tabulated by levers.py)
-for lever in "keep search.reinit=keep" "k2 search.prune_per_round=2" "round0.3 search.round_epochs=0.3" "warmup256 search.warmup_samples=256"; do
+for lever in "keep search.reinit=keep" "k2 search.prune_per_round=2" "round0.3 search.round_epochs=0.3" "warmup256 search.warmup_samples=256" "turns1 search.warmup_turns=1"; do
   set -- $lever
   python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 --max-train-samples 500 \
     --work-dir /tmp/prunepeft-bench-$1 "${W[@]}" "$2" --out benchmarks/results/sst2-lever-$1
