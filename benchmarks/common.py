@@ -117,7 +117,7 @@ def header(title: str, payload: dict) -> str:
         f"- seeds: {payload.get('seeds')}" + ("  **(smoke mode: tiny model and data, numbers mean nothing)**" if payload.get("smoke") else ""),
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"  # a blank line: the text after it is not part of the list
 
 
 def write_results(out: Path, name: str, payload: dict, markdown: str) -> tuple[Path, Path]:

@@ -55,7 +55,7 @@ def lever_row(label: str, folder: str, method: str, change: str, results: Path) 
 
 def markdown(payload: dict) -> str:
     md = [common.header("Levers: what one setting changes in the PrunePEFT search (glue/sst2)", payload)]
-    md.append("\nEach row reads one results folder under `benchmarks/results/` (its `quality.md` names the exact command). "
+    md.append("Each row reads one results folder under `benchmarks/results/` (its `quality.md` names the exact command). "
               "All rows: packaged all-MiniLM-L6-v2, 500 stratified SST-2 training sentences, full dev set, 3 epochs, "
               "lr 1e-2, budget 73,728 unit parameters. Scores are dev accuracy, mean ± sample std over the seeds; "
               "the last column is the margin to LoRA r=8 in points.\n\n")
