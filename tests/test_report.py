@@ -168,3 +168,17 @@ def test_bogus_folder_raises_user_error(tmp_path, make):
         target.write_text("not a folder")
     with pytest.raises(UserError, match="is not a prunepeft run folder"):
         write_report(target)
+
+
+def test_saturation_note_only_when_most_partitions_tie_broadly():
+    from prunepeft.report.report import _saturation_note
+
+    six = ["weight", "zeros", "threshold", "activation", "taylor", "gradient"]
+    saturated = {f"p{i}": six[: 4 + i % 3] for i in range(5)} | {f"q{i}": ["taylor"] for i in range(3)}
+    note = _saturation_note(saturated, len(six))
+    assert note and "5 of 8 partitions" in note[0]
+    informative = {f"p{i}": [six[i % 6]] for i in range(7)} | {"q": six}
+    assert _saturation_note(informative, len(six)) == []
+    # exactly half the partitions broad: not most, no note; three criteria of six is not "more than half"
+    assert _saturation_note({"p": six[:4], "q": ["weight"]}, len(six)) == []
+    assert _saturation_note({"p": six[:3], "q": six[:3]}, len(six)) == []

@@ -249,7 +249,21 @@ def _strategy_section(st: dict) -> list[str]:
         lines.append(f"- warm-up `{criterion}` pruned: {', '.join(units) or '—'}")
     if st.get("warmup_pruned"):
         lines.append("")
+    lines += _saturation_note(strategy, len(st.get("criteria") or []))
     return lines
+
+
+def _saturation_note(strategy: dict, num_criteria: int) -> list[str]:
+    """Say when the warm-up did not separate the criteria: a tie of most criteria in most
+    partitions makes the hybrid score an average of nearly every criterion."""
+    if not strategy or num_criteria < 2:
+        return []
+    broad = [p for p, chosen in strategy.items() if len(chosen) > num_criteria // 2]
+    if 2 * len(broad) <= len(strategy):
+        return []
+    return [f"Note: in {len(broad)} of {len(strategy)} partitions more than half of the criteria tie, so the warm-up "
+            "hardly separates them (F saturates when every criterion prunes most of a small supernet). "
+            "Fewer warm-up turns (`--set search.warmup_turns=1`) prune a smaller share under each criterion.", ""]
 
 
 def _rounds_table(trace: list[dict], metric: str | None) -> list[str]:
