@@ -31,7 +31,17 @@ LEVERS = [
 ]
 
 
-def lever_row(label: str, folder: str, method: str, change: str, results: Path) -> dict:
+def majority_rate(data_dir: Path) -> float:
+    """Dev accuracy of always answering the most frequent label: a run at this score learned nothing."""
+    from collections import Counter
+
+    from prunepeft.data.tasks import load_task
+
+    labels = [row["label"] for row in load_task("glue/sst2", str(data_dir)).dev]
+    return max(Counter(labels).values()) / len(labels)
+
+
+def lever_row(label: str, folder: str, method: str, change: str, results: Path, majority: float) -> dict:
     row = {"lever": label, "folder": folder, "method": method, "change": change, "n": 0}
     path = results / folder / "quality.json"
     if not path.is_file():
@@ -45,6 +55,7 @@ def lever_row(label: str, folder: str, method: str, change: str, results: Path) 
     row.update({"n": len(runs), "seeds": [r["seed"] for r in runs], "commit": payload["environment"]["git_commit"],
                 "command": payload["command"], "scores": [m["score"] for m in metrics]})
     row["score"], row["score_std"] = common.mean_std(row["scores"])
+    row["collapsed"] = sum(score < majority + 0.01 for score in row["scores"])
     row["params"], _ = common.mean_std(m["trainable_params"] for m in metrics)
     row["budget_used"] = row["params"] / budget
     if all("search_train_ratio" in m for m in metrics):
@@ -58,18 +69,19 @@ def markdown(payload: dict) -> str:
     md.append("Each row reads one results folder under `benchmarks/results/` (its `quality.md` names the exact command). "
               "All rows: packaged all-MiniLM-L6-v2, 500 stratified SST-2 training sentences, full dev set, 3 epochs, "
               "lr 1e-2, budget 73,728 unit parameters. Scores are dev accuracy, mean ± sample std over the seeds; "
-              "the last column is the margin to LoRA r=8 in points.\n\n")
+              "the last column is the margin to LoRA r=8 in points. 'collapsed' counts the seeds that ended within 1 point of "
+              f"the majority-class rate ({100 * payload['majority_rate']:.2f}%): they learned nothing, and they dominate a large std.\n\n")
     base = next((r for r in payload["rows"] if r["method"] == "lora" and r["n"]), None)
     rows = []
     for r in payload["rows"]:
         if not r["n"]:
-            rows.append([r["lever"], f"`{r['change']}`", 0, "not run", "", "", "", ""])
+            rows.append([r["lever"], f"`{r['change']}`", 0, "not run", "", "", "", "", ""])
             continue
         ratio = f"{common.pm(r['ratio_seconds'], r['ratio_seconds_std'], 2, 1)} / {r['ratio_epochs']:.2f}" if "ratio_seconds" in r else "-"
         margin = f"{100 * (r['score'] - base['score']):+.2f}" if base and r is not base else ""
-        rows.append([r["lever"], f"`{r['change']}`", r["n"], common.pm(r["score"], r["score_std"]),
+        rows.append([r["lever"], f"`{r['change']}`", r["n"], common.pm(r["score"], r["score_std"]), r["collapsed"],
                      f"{r['params']:,.0f}", f"{100 * r['budget_used']:.0f}%", ratio, margin])
-    md.append(common.table(["lever", "setting", "seeds", "dev accuracy", "unit params", "budget used",
+    md.append(common.table(["lever", "setting", "seeds", "dev accuracy", "collapsed", "unit params", "budget used",
                             "search/retrain (seconds / epochs)", "vs LoRA r=8"], rows))
     md.append("\n")
     return "".join(md)
@@ -81,7 +93,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     started = time.perf_counter()
     payload = common.base_payload("levers", args, started)
-    payload["rows"] = [lever_row(*lever, results=args.results) for lever in LEVERS]
+    payload["majority_rate"] = majority_rate(args.data_dir)
+    payload["rows"] = [lever_row(*lever, results=args.results, majority=payload["majority_rate"]) for lever in LEVERS]
     payload["seeds"] = sorted({s for r in payload["rows"] for s in r.get("seeds", [])})
     common.write_results(args.out, "levers", payload, markdown(payload))
     return 0
