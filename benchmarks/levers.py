@@ -22,6 +22,7 @@ LEVERS = [
     ("LoRA r=8 on q,v everywhere", "sst2", "lora", "baseline, no search"),
     ("PrunePEFT as benchmarked", "sst2", "prunepeft", "space lora-8 + adapter-32, k=4, re-init, 1-epoch rounds, d=128"),
     ("finer space", "sst2-fine-space", "prunepeft", "search.space=[lora-8,adapter-16]"),
+    ("LoRA-only space, three ranks", "sst2-lora-space", "prunepeft", "search.space=[lora-4,lora-8,lora-16]"),
     ("adapter learning rate 1e-3", "sst2-adapter-lr", "prunepeft", "train.kind_learning_rates={adapter: 1e-3}"),
     ("keep weights between rounds", "sst2-lever-keep", "prunepeft", "search.reinit=keep"),
     ("k = 2 (more rounds)", "sst2-lever-k2", "prunepeft", "search.prune_per_round=2"),
