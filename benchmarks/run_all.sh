@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=(--threads 1 --set search.warmup_samples=128 train.learning_rate=1e-2 train.head_learning_rate=1e-2)
-python benchmarks/quality.py --tasks rte --seeds 1 2 3 --max-train-samples 300 "${W[@]}" --out benchmarks/results/rte
+python benchmarks/quality.py --tasks rte --ablations --seeds 1 2 3 --max-train-samples 300 "${W[@]}" --out benchmarks/results/rte
 python benchmarks/quality.py --tasks sst2 --ablations --seeds 1 2 3 --max-train-samples 500 "${W[@]}" --out benchmarks/results/sst2
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 --max-train-samples 500 \
   --work-dir /tmp/prunepeft-bench-fine "${W[@]}" "search.space=[lora-8,adapter-16]" --out benchmarks/results/sst2-fine-space
