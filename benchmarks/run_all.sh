@@ -26,7 +26,7 @@ for lr in 1e-3 3e-3; do
     --out benchmarks/results/sst2-adapter-lr$lr-baselines
 done
 # more data: SST-2 with 2,000 training sentences
-python benchmarks/quality.py --tasks sst2 --methods lora prunepeft --seeds 1 2 3 --max-train-samples 2000 "${W[@]}" --out benchmarks/results/sst2-n2000
+python benchmarks/quality.py --tasks sst2 --methods lora dora adapter parallel-adapter prunepeft --seeds 1 2 3 --max-train-samples 2000 "${W[@]}" --out benchmarks/results/sst2-n2000
 python benchmarks/cost.py --tasks sst2 --seeds 1 2 3 --max-train-samples 500 "${W[@]}" --out benchmarks/results/sst2
 python benchmarks/cost.py --tasks rte --seeds 1 2 3 --max-train-samples 300 "${W[@]}" --out benchmarks/results/rte
 python benchmarks/budget.py --max-train-samples 500 "${W[@]}" --out benchmarks/results/budget
