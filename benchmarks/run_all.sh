@@ -18,6 +18,8 @@ for lever in "keep search.reinit=keep" "k2 search.prune_per_round=2" "round0.3 s
 done
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 --max-train-samples 500 \
   --work-dir /tmp/prunepeft-bench-loraspace "${W[@]}" "search.space=[lora-4,lora-8,lora-16]" --out benchmarks/results/sst2-lora-space
+python benchmarks/cost.py --tasks sst2 --seeds 1 2 3 --max-train-samples 500 --work-dir /tmp/prunepeft-bench-round0.3 \
+  "${W[@]}" search.round_epochs=0.3 --out benchmarks/results/sst2-lever-round0.3
 python benchmarks/levers.py
 # the adapter baselines at lower adapter learning rates (is 1e-2, tuned on LoRA, unfair to them?)
 for lr in 1e-3 3e-3; do
@@ -27,6 +29,7 @@ for lr in 1e-3 3e-3; do
 done
 # more data: SST-2 with 2,000 training sentences
 python benchmarks/quality.py --tasks sst2 --methods lora dora adapter parallel-adapter prunepeft --seeds 1 2 3 --max-train-samples 2000 "${W[@]}" --out benchmarks/results/sst2-n2000
+python benchmarks/cost.py --tasks sst2 --seeds 1 2 3 --max-train-samples 2000 "${W[@]}" --out benchmarks/results/sst2-n2000
 python benchmarks/cost.py --tasks sst2 --seeds 1 2 3 --max-train-samples 500 "${W[@]}" --out benchmarks/results/sst2
 python benchmarks/cost.py --tasks rte --seeds 1 2 3 --max-train-samples 300 "${W[@]}" --out benchmarks/results/rte
 python benchmarks/budget.py --max-train-samples 500 "${W[@]}" --out benchmarks/results/budget
