@@ -81,12 +81,9 @@ def load_classifier(model_path: str, num_labels: int, is_regression: bool, token
 
     hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected here
     hf_logging.disable_progress_bar()  # a weight-loading bar per supernet build is noise
+    config = _classifier_config(model_path, num_labels, is_regression)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_path,
-            num_labels=num_labels,
-            problem_type="regression" if is_regression else "single_label_classification",
-        )
+        model = AutoModelForSequenceClassification.from_pretrained(model_path, config=config)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load model {model_path!r}: {e}. Pass a local model folder, or a Hub id while online") from None
     if model.config.pad_token_id is None and tokenizer is not None:
