@@ -27,6 +27,33 @@ def test_finds_every_site(case):
     assert arch.head == list(case.family.head)
 
 
+# the other places of a layer (modules/kinds.py TARGETS), per family
+OTHER_SITES = {
+    "bert": ("attention.self.key", "attention.output.dense", ["intermediate.dense"]),
+    "roberta": ("attention.self.key", "attention.output.dense", ["intermediate.dense"]),
+    "deberta-v2": ("attention.self.key_proj", "attention.output.dense", ["intermediate.dense"]),
+    "llama": ("self_attn.k_proj", "self_attn.o_proj", ["mlp.gate_proj", "mlp.up_proj"]),
+    "qwen2": ("self_attn.k_proj", "self_attn.o_proj", ["mlp.gate_proj", "mlp.up_proj"]),
+}
+
+
+def test_finds_every_target(case):
+    """q, k, v, o, ffn_in (up, and gate where gated) and ffn_out, by structure, in every family."""
+    model = case.model()
+    arch = inspect_model(model)
+    key, attn_out, ups = OTHER_SITES[case.name]
+    prefix = f"{case.family.layers_path}.1."
+    sites = arch.sites[1]
+    assert sites.linears("q") == [case.site(1, "query")]
+    assert sites.linears("k") == [prefix + key]
+    assert sites.linears("v") == [case.site(1, "value")]
+    assert sites.linears("o") == [prefix + attn_out]
+    assert sites.linears("ffn_in") == [prefix + u for u in ups]
+    assert sites.linears("ffn_out") == [case.site(1, "ffn_out")]
+    for target in ("q", "k", "v", "o", "ffn_in", "ffn_out"):
+        assert all(isinstance(model.get_submodule(n), nn.Linear) for n in sites.linears(target))
+
+
 def test_value_projection_shape_follows_kv_heads(case):
     model = case.model()
     arch = inspect_model(model)
@@ -94,10 +121,11 @@ def test_explicit_overrides_on_bert(bert_case):
 
 
 def test_overrides_can_choose_other_sites(bert_case):
-    """Overrides are honoured, not just checked: put 'query' units on the key projection."""
+    """Overrides are honoured, not just checked: swap the query and key projections."""
     model = bert_case.model()
-    arch = inspect_model(model, ArchOverrides(query_name="attention.self.key", ffn_in_name="intermediate.dense"))
+    arch = inspect_model(model, ArchOverrides(query_name="attention.self.key", key_name="attention.self.query", ffn_in_name="intermediate.dense"))
     assert arch.sites[1].query == "bert.encoder.layer.1.attention.self.key"
+    assert arch.sites[1].linears("k") == ["bert.encoder.layer.1.attention.self.query"]
     assert arch.sites[1].ffn_in == "bert.encoder.layer.1.intermediate.dense"
     assert arch.sites[1].value == "bert.encoder.layer.1.attention.self.value"
 

@@ -122,6 +122,28 @@ def test_export_peft_reload_every_family(case, kind, tmp_path):
     torch.testing.assert_close(case.logits(reloaded, x), case.logits(sn.model, x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["lora", "dora"])
+def test_mixed_targets_and_ranks_reload_every_family(case, kind, tmp_path):
+    """Module-level units on every target with several ranks (two on one module) export to peft
+    (target_modules, rank_pattern, alpha_pattern) and reload with the same logits."""
+    from peft import PeftModel
+
+    units = [Unit(0, kind, 2, "q"), Unit(0, kind, 4, "k"), Unit(0, kind, 2, "ffn_in"), Unit(1, kind, 3, "o"),
+             Unit(1, kind, 1, "ffn_out"), Unit(1, kind, 2, "v")]
+    if kind == "lora":
+        units += [Unit(0, kind, 4, "q+v"), Unit(1, kind, 8, "ffn_in")]
+    sn = _trained(case, units)
+    export_peft(sn, case.model(), tmp_path)
+    cfg = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert len(cfg["target_modules"]) == len({n for u in units for n in sn.linear_names(u)})
+    assert cfg["rank_pattern"]
+    reloaded = PeftModel.from_pretrained(case.model(), tmp_path).eval()
+    x = case.inputs()
+    torch.testing.assert_close(case.logits(reloaded, x), case.logits(sn.model, x), atol=1e-5, rtol=1e-5)
+    lora_numel = sum(p.numel() for n, p in reloaded.named_parameters() if "lora_" in n)
+    assert lora_numel == sn.trainable_unit_params()
+
+
 def test_export_merged(bert_case, saved_bert, tmp_path):
     from transformers import AutoModelForSequenceClassification
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError
-from prunepeft.session import check_output_dir, everywhere, open_session
-from prunepeft.space.units import KINDS, load_configuration
+from prunepeft.session import check_output_dir, open_session
+from prunepeft.space.units import KINDS, everywhere, load_configuration
 from prunepeft.train.fixed import train_configuration
 
-METHODS = KINDS + ("full",)
+METHODS = tuple(KINDS) + ("full",)
 
 
 def baseline_units(cfg: RunConfig, num_layers: int):

@@ -12,7 +12,6 @@ from prunepeft.data.encode import encode_rows, make_loader
 from prunepeft.data.subset import stratified_subset
 from prunepeft.data.tasks import TaskData, load_task
 from prunepeft.errors import UserError
-from prunepeft.space.units import KINDS, Unit
 from prunepeft.supernet.arch import inspect_model
 from prunepeft.supernet.loading import (
     classifier_skeleton,
@@ -89,19 +88,3 @@ def open_session(cfg: RunConfig) -> Session:
     s.train_encoded = s.encode(train_rows)
     s.dev_encoded = s.encode(dev_rows)
     return s
-
-
-def parse_family(text: str) -> tuple[str, int]:
-    kind, sep, size = str(text).rpartition("-")
-    if not sep or kind not in KINDS:
-        raise UserError(f"search space entry {text!r} must be <kind>-<size> with kind in {', '.join(KINDS)}, e.g. lora-8 or adapter-32")
-    try:
-        value = int(size)
-    except ValueError:
-        raise UserError(f"search space entry {text!r}: size {size!r} is not an integer") from None
-    Unit(0, kind, value)  # validates size > 0
-    return kind, value
-
-
-def everywhere(kind: str, size: int, num_layers: int) -> list[Unit]:
-    return [Unit(layer, kind, size) for layer in range(num_layers)]

@@ -15,17 +15,16 @@ from pathlib import Path
 import torch
 
 from prunepeft.errors import UserError
-from prunepeft.supernet.supernet import SITES, Supernet
-
-PEFT_KINDS = ("lora", "dora")
+from prunepeft.modules.kinds import get_kind
+from prunepeft.supernet.supernet import Supernet
 
 
 def peft_coverage(supernet: Supernet) -> tuple[list, list, str]:
     """(units peft can hold, units it cannot, kind used) for this supernet."""
-    lora_like = [u for u in supernet.alive if u.kind in PEFT_KINDS]
+    lora_like = [u for u in supernet.alive if get_kind(u.kind).peft]
     kinds = {u.kind for u in lora_like}
     if len(kinds) > 1:  # peft's use_dora is per adapter: keep DoRA, report LoRA (or vice versa)
-        chosen = "dora"
+        chosen = next(k for k in sorted(kinds) if get_kind(k).peft_dora)
         lora_like = [u for u in lora_like if u.kind == chosen]
     else:
         chosen = kinds.pop() if kinds else "lora"
@@ -34,13 +33,11 @@ def peft_coverage(supernet: Supernet) -> tuple[list, list, str]:
 
 
 def _combined_modules(supernet: Supernet, units) -> dict[str, list]:
-    """Module name -> [(unit, delta module)] of the units on it."""
+    """Module name -> [(unit, delta module)] of the units on it (mixed targets and ranks)."""
     per_module = defaultdict(list)
     for unit in units:
-        for site in SITES[unit.kind]:
-            name = getattr(supernet.arch.sites[unit.layer], site)
-            host = supernet.model.get_submodule(name)
-            per_module[name].append((unit, host.deltas[unit.family]))
+        for name, delta in supernet.deltas(unit):
+            per_module[name].append((unit, delta))
     return per_module
 
 
@@ -68,7 +65,7 @@ def build_peft_model(supernet: Supernet, base_model):
         rank_pattern={re.escape(n): r for n, r in ranks.items() if r != default_r},
         alpha_pattern={re.escape(n): alpha_per_rank * r for n, r in ranks.items() if r != default_r},
         lora_dropout=first.dropout.p if hasattr(first.dropout, "p") else 0.0,
-        use_dora=(kind == "dora"),
+        use_dora=bool(get_kind(kind).peft_dora),
         modules_to_save=list(supernet.arch.head),
         task_type="SEQ_CLS",
         init_lora_weights=True,
@@ -83,7 +80,7 @@ def build_peft_model(supernet: Supernet, base_model):
             b = torch.cat([d.lora_B.weight * (d.scaling / scaling) for _, d in parts], dim=1)
             params[f"{prefix}.lora_A.default.weight"].copy_(a)
             params[f"{prefix}.lora_B.default.weight"].copy_(b)
-            if kind == "dora":
+            if get_kind(kind).peft_dora:
                 if len(parts) > 1:
                     raise UserError(f"{name} holds several DoRA sizes; peft cannot merge DoRA units exactly")
                 params[f"{prefix}.lora_magnitude_vector.default.weight"].copy_(parts[0][1].magnitude)

@@ -128,7 +128,7 @@ def kept_units(run: Run) -> list[Unit] | None:
 
 
 def structure_grid(kept, trace: list[dict] | None = None, num_layers: int | None = None) -> dict[str, list]:
-    """family -> one cell per layer: "kept", the round (int) the unit was pruned in, or None (never in the space).
+    """unit key (family and target) -> one cell per layer: "kept", the round (int) the unit was pruned in, or None (never in the space).
 
     Families are sorted by (kind, size); `kept` are units or unit names.
     """
@@ -140,15 +140,15 @@ def structure_grid(kept, trace: list[dict] | None = None, num_layers: int | None
         for u in _units(row.get("pruned", [])):
             pruned.setdefault(u, int(row.get("round", 0)))
     space.update(pruned)
-    families = sorted({(u.kind, u.size) for u in space})
+    rows = sorted({(u.kind, u.size, u.target) for u in space})
     layers = num_layers or (max((u.layer for u in space), default=-1) + 1)
     grid = {}
-    for kind, size in families:
+    for kind, size, target in rows:
         cells = []
         for layer in range(layers):
-            u = Unit(layer, kind, size)
+            u = Unit(layer, kind, size, target)
             cells.append(KEPT if u in kept else pruned.get(u))
-        grid[f"{kind}-{size}"] = cells
+        grid[u.key] = cells
     return grid
 
 

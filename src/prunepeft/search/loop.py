@@ -33,9 +33,8 @@ from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.warmup_run import run_warmup
-from prunepeft.session import everywhere, parse_family
 from prunepeft.space.partition import partition_of
-from prunepeft.space.units import Unit, save_configuration
+from prunepeft.space.units import Unit, parse_space, save_configuration
 from prunepeft.train.fixed import configuration_meta
 from prunepeft.train.loop import evaluate, seed_everything, train
 
@@ -123,10 +122,10 @@ def _scores(stats, strategy, threshold):
 def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResult:
     cfg = session.cfg.search
     _validate(cfg)
-    families = [parse_family(f) for f in cfg.space]
+    families = parse_space(cfg.space)
     probe = session.probe()
     num_layers = probe.arch.num_layers
-    space = sorted(u for kind, size in families for u in everywhere(kind, size, num_layers))
+    space = sorted(Unit(layer, kind, size, target) for kind, size, target in families for layer in range(num_layers))
     sizes = {u: probe.param_count(u) for u in space}
     budget = parse_budget(cfg.budget, probe.backbone_params())
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")

@@ -1,4 +1,14 @@
-"""Units (one prunable PEFT module at one layer) and configurations (sets of units)."""
+"""Units (one prunable PEFT module at one place of one layer), the `--space` syntax, and
+configurations (sets of units).
+
+Space syntax: one entry per family, `KIND-SIZE[:TARGETS]`. TARGETS is a comma-separated list;
+each target gives one unit per layer, and `+` joins sites into one unit:
+
+    lora-4:q,k,v,o,ffn_in,ffn_out   six LoRA r=4 units per layer, one per projection
+    lora-8:q+v                      the paper's unit: one LoRA r=8 on query AND value, pruned together
+    lora-8                          the same (a kind's default target)
+    adapter-16                      a serial adapter of width 16 after the FFN output
+"""
 
 from __future__ import annotations
 
@@ -7,63 +17,102 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prunepeft.errors import UserError
+from prunepeft.modules.kinds import KINDS, get_kind, parse_target
 
-KINDS = ("lora", "dora", "adapter", "parallel-adapter")
+__all__ = ["KINDS", "Unit", "parse_space", "everywhere", "save_configuration", "load_configuration"]
 
 
 @dataclass(frozen=True, order=True)
 class Unit:
-    """One prunable module. Field order (layer, kind, size) is the deterministic tie-break order."""
+    """One prunable module. Field order (layer, kind, size, target) is the deterministic tie-break order."""
 
     layer: int
     kind: str
     size: int
+    target: str = ""  # '+'-joined targets; "" means the kind's default
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise UserError(
-                f"unknown unit kind {self.kind!r}: prunepeft knows {', '.join(KINDS)}; "
-                "fix the 'kind' in the configuration or the --kinds flag"
-            )
+        kind = get_kind(self.kind)
+        object.__setattr__(self, "target", parse_target(kind, self.target))
         if int(self.size) <= 0:
-            raise UserError(
-                f"unit size must be a positive rank or bottleneck width, got {self.size} "
-                f"for {self.kind}; use e.g. 8 for LoRA rank or 32 for an adapter width"
-            )
+            raise UserError(f"unit size must be a positive {kind.size_word}, got {self.size} for {self.kind}; "
+                            "use e.g. 8 for a LoRA rank or 32 for an adapter width")
         if int(self.layer) < 0:
             raise UserError(f"unit layer must be >= 0, got {self.layer}")
 
     @property
     def family(self) -> str:
-        """Kind and size, e.g. 'lora-8': units of one family share a partition column."""
+        """Kind and size, e.g. 'lora-8': units of one family share one scale and a partition column."""
         return f"{self.kind}-{self.size}"
 
     @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(self.target.split("+"))
+
+    @property
+    def key(self) -> str:
+        """Unique within one layer: 'lora-8:q+v' (the target is left out where it is the kind's default)."""
+        return self.family if self.target == get_kind(self.kind).default_target else f"{self.family}:{self.target}"
+
+    @property
     def name(self) -> str:
-        return f"{self.family}@{self.layer}"
+        return f"{self.key}@{self.layer}"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "layer": self.layer, "size": self.size}
+        return {"kind": self.kind, "layer": self.layer, "size": self.size, "target": self.target}
 
     @classmethod
     def from_dict(cls, d: dict) -> Unit:
         try:
-            return cls(layer=int(d["layer"]), kind=str(d["kind"]), size=int(d["size"]))
+            return cls(layer=int(d["layer"]), kind=str(d["kind"]), size=int(d["size"]), target=str(d.get("target") or ""))
         except (KeyError, TypeError, ValueError) as e:
-            raise UserError(
-                f"bad unit {d!r} in configuration: each unit needs integer 'layer', "
-                f"string 'kind' and integer 'size' ({e})"
-            ) from None
+            raise UserError(f"bad unit {d!r} in configuration: each unit needs integer 'layer', "
+                            f"string 'kind', integer 'size' and optionally 'target' ({e})") from None
 
     @classmethod
     def parse(cls, name: str) -> Unit:
-        """Inverse of `name`: 'lora-8@3' -> Unit(3, 'lora', 8)."""
+        """Inverse of `name`: 'lora-8:q@3' -> Unit(3, 'lora', 8, 'q')."""
         try:
-            family, layer = name.rsplit("@", 1)
+            key, layer = name.rsplit("@", 1)
+            family, _, target = key.partition(":")
             kind, size = family.rsplit("-", 1)
-            return cls(layer=int(layer), kind=kind, size=int(size))
+            return cls(layer=int(layer), kind=kind, size=int(size), target=target)
         except ValueError:
-            raise UserError(f"bad unit name {name!r}: the form is kind-size@layer, e.g. lora-8@3") from None
+            raise UserError(f"bad unit name {name!r}: the form is kind-size[:target]@layer, e.g. lora-8:q@3") from None
+
+
+def parse_space_entry(text: str) -> list[tuple[str, int, str]]:
+    """'lora-4:q,k' -> [('lora', 4, 'q'), ('lora', 4, 'k')] (kind, size, target per unit of a layer)."""
+    family, _, targets = str(text).strip().partition(":")
+    kind, sep, size = family.rpartition("-")
+    if not sep or kind not in KINDS:
+        raise UserError(f"search space entry {text!r} must be KIND-SIZE[:TARGETS] with KIND in {', '.join(KINDS)}, "
+                        "e.g. lora-4:q,k,v,o,ffn_in,ffn_out or adapter-16")
+    try:
+        value = int(size)
+    except ValueError:
+        raise UserError(f"search space entry {text!r}: size {size!r} is not an integer") from None
+    parts = [t.strip() for t in targets.split(",")] if targets else [""]
+    if targets and not all(parts):
+        raise UserError(f"search space entry {text!r} has an empty target; list targets like q,k,v")
+    return [(kind, value, Unit(0, kind, value, t).target) for t in parts]
+
+
+def parse_space(entries) -> list[tuple[str, int, str]]:
+    """All (kind, size, target) of a --space list; the same unit named twice is an error."""
+    out = [item for entry in entries for item in parse_space_entry(entry)]
+    seen = set()
+    for item in out:
+        if item in seen:
+            raise UserError(f"--space names {Unit(0, *item).key} twice; list each kind-size:target once")
+        seen.add(item)
+    if not out:
+        raise UserError("--space is empty; give at least one entry such as lora-4:q,v")
+    return out
+
+
+def everywhere(kind: str, size: int, num_layers: int, target: str = "") -> list[Unit]:
+    return [Unit(layer, kind, size, target) for layer in range(num_layers)]
 
 
 def save_configuration(units, path: Path, extra: dict | None = None) -> None:
@@ -86,7 +135,7 @@ def load_configuration(path: str | Path) -> list[Unit]:
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{path} is not a prunepeft configuration (a JSON object with a 'units' list): {e}") from None
     if not isinstance(units, list):
-        raise UserError(f"{path}: 'units' must be a list of {{kind, layer, size}} objects")
+        raise UserError(f"{path}: 'units' must be a list of {{kind, layer, size, target}} objects")
     if not units:
         raise UserError(f"{path} has an empty 'units' list; a configuration needs at least one unit")
     return sorted({Unit.from_dict(u) for u in units})

@@ -1,8 +1,8 @@
 """Find, by structure, where units go in a Hugging Face model.
 
-For each transformer layer: the attention query and value projections (LoRA/DoRA), the FFN
-output projection (serial adapter, parallel-adapter output) and the module whose input is the
-FFN input (parallel adapter). Nothing depends on a hard-coded layer count; names can be given
+For each transformer layer: the attention query, key, value and output projections, the FFN
+input (up, and gate) and output (down) projections, and the module whose input is the FFN input
+(parallel adapter). Nothing depends on a hard-coded layer count; names can be given
 explicitly for architectures the rules do not recognise.
 """
 
@@ -16,27 +16,41 @@ from torch import nn
 from prunepeft.errors import UserError
 
 QUERY_PATTERN = re.compile(r"(^|\.)(q_proj|query|query_proj|q_lin|q)$")
+KEY_PATTERN = re.compile(r"(^|\.)(k_proj|key|key_proj|k_lin|k)$")
 VALUE_PATTERN = re.compile(r"(^|\.)(v_proj|value|value_proj|v_lin|v)$")
 HEAD_NAMES = ("pooler", "classifier", "score")  # top-level children only: DeBERTa's pooler is new, BERT's is inside "bert"
 
 
 @dataclass
 class ArchOverrides:
-    """Names relative to the model / to one layer, for architectures the rules don't know."""
+    """Names relative to one layer (and the layer list's path), for architectures the rules don't know."""
 
     layers_path: str | None = field(default=None, metadata={"help": "dotted path of the ModuleList of layers, e.g. 'bert.encoder.layer'"})
     query_name: str | None = field(default=None, metadata={"help": "query projection inside a layer, e.g. 'attention.self.query'"})
+    key_name: str | None = field(default=None, metadata={"help": "key projection inside a layer"})
     value_name: str | None = field(default=None, metadata={"help": "value projection inside a layer"})
+    attn_out_name: str | None = field(default=None, metadata={"help": "attention output projection inside a layer, e.g. 'attention.output.dense'"})
+    ffn_up_names: list | None = field(default=None, metadata={"help": "FFN input Linears inside a layer (up, and gate if gated), e.g. [mlp.gate_proj, mlp.up_proj]"})
     ffn_out_name: str | None = field(default=None, metadata={"help": "FFN output Linear inside a layer, e.g. 'output.dense'"})
-    ffn_in_name: str | None = field(default=None, metadata={"help": "module whose input is the FFN input, e.g. 'intermediate'"})
+    ffn_in_name: str | None = field(default=None, metadata={"help": "module whose input is the FFN input (parallel adapter), e.g. 'intermediate'"})
 
 
 @dataclass
 class LayerSites:
-    query: str  # dotted names relative to the model
+    """Dotted names relative to the model of one layer's places (see modules/kinds.py TARGETS)."""
+
+    query: str
+    key: str
     value: str
+    attn_out: str
+    ffn_up: list[str]
     ffn_out: str
-    ffn_in: str
+    ffn_in: str  # the module whose input is the FFN input
+
+    def linears(self, target: str) -> list[str]:
+        """The Linear names of one target (q, k, v, o, ffn_in, ffn_out)."""
+        return {"q": [self.query], "k": [self.key], "v": [self.value], "o": [self.attn_out],
+                "ffn_in": list(self.ffn_up), "ffn_out": [self.ffn_out]}[target]
 
 
 @dataclass
@@ -79,7 +93,7 @@ def _linears(layer: nn.Module) -> dict[str, nn.Linear]:
     return {n: m for n, m in layer.named_modules() if isinstance(m, nn.Linear) and n}
 
 
-def _find_sites(model: nn.Module, layer: nn.Module, ov: ArchOverrides) -> tuple[str, str, str, str]:
+def _find_sites(model: nn.Module, layer: nn.Module, ov: ArchOverrides) -> tuple:
     linears = _linears(layer)
 
     def by_pattern(pattern, override, what, key):
@@ -93,17 +107,36 @@ def _find_sites(model: nn.Module, layer: nn.Module, ov: ArchOverrides) -> tuple[
         return hits[0]
 
     query = by_pattern(QUERY_PATTERN, ov.query_name, "the attention query projection", "query_name")
+    key = by_pattern(KEY_PATTERN, ov.key_name, "the attention key projection", "key_name")
     value = by_pattern(VALUE_PATTERN, ov.value_name, "the attention value projection", "value_name")
+    hidden = linears[query].in_features
 
     if ov.ffn_out_name:
         ffn_out = by_pattern(None, ov.ffn_out_name, "", "ffn_out_name")
     else:
         # FFN output: the Linear with the widest input that maps back to the hidden size.
-        hidden = linears[query].in_features
         candidates = [n for n, m in linears.items() if m.out_features == hidden and m.in_features > hidden]
         if not candidates:
             raise _arch_error(model, "the feed-forward output projection", "ffn_out_name")
         ffn_out = max(candidates, key=lambda n: (linears[n].in_features, n))
+    if ov.attn_out_name:
+        attn_out = by_pattern(None, ov.attn_out_name, "", "attn_out_name")
+    else:
+        # attention output: the other hidden -> hidden Linear under the attention block (BERT's
+        # 'attention.output.dense', Llama's 'self_attn.o_proj')
+        block = query.split(".")[0]
+        outs = sorted(n for n, m in linears.items() if n.split(".")[0] == block and n not in (query, key, value)
+                      and m.out_features == hidden)
+        if len(outs) != 1:
+            raise _arch_error(model, "the attention output projection", "attn_out_name")
+        attn_out = outs[0]
+    if ov.ffn_up_names:
+        ups = [by_pattern(None, n, "", "ffn_up_names") for n in ov.ffn_up_names]
+    else:
+        width = linears[ffn_out].in_features
+        ups = sorted(n for n, m in linears.items() if m.out_features == width and m.in_features == hidden and n != ffn_out)
+        if not ups:
+            raise _arch_error(model, "the feed-forward input projection", "ffn_up_names")
     if ov.ffn_in_name:
         ffn_in = ov.ffn_in_name
         if ffn_in not in dict(layer.named_modules()):
@@ -112,7 +145,7 @@ def _find_sites(model: nn.Module, layer: nn.Module, ov: ArchOverrides) -> tuple[
         ffn_in = _ffn_input_module(linears, ffn_out)
         if ffn_in is None:
             raise _arch_error(model, "the feed-forward input", "ffn_in_name")
-    return query, value, ffn_out, ffn_in
+    return query, key, value, attn_out, ups, ffn_out, ffn_in
 
 
 def _ffn_input_module(linears: dict[str, nn.Linear], ffn_out: str) -> str | None:
@@ -141,8 +174,8 @@ def inspect_model(model: nn.Module, overrides: ArchOverrides | None = None) -> A
                         "name the ModuleList that holds the layers")
     sites = []
     for i, layer in enumerate(layers):
-        q, v, fo, fi = _find_sites(model, layer, ov)
+        q, k, v, o, ups, fo, fi = _find_sites(model, layer, ov)
         prefix = f"{layers_path}.{i}."
-        sites.append(LayerSites(prefix + q, prefix + v, prefix + fo, prefix + fi))
+        sites.append(LayerSites(prefix + q, prefix + k, prefix + v, prefix + o, [prefix + u for u in ups], prefix + fo, prefix + fi))
     head = [n for n, _ in model.named_children() if n in HEAD_NAMES]
     return ArchInfo(layers_path=layers_path, sites=sites, head=head)

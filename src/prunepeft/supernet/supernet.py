@@ -4,34 +4,16 @@ physically, re-initialised between rounds, and instrumented for the pruning crit
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from prunepeft.criteria.scores import UnitStats
 from prunepeft.errors import UserError
-from prunepeft.modules.adapter import ADAPTER_INITS, ParallelAdapter, SerialAdapter
 from prunepeft.modules.host import UnitHost
-from prunepeft.modules.lora import DoraDelta, LoraDelta
+from prunepeft.modules.kinds import UnitOptions, get_kind
 from prunepeft.space.units import Unit
 from prunepeft.supernet.arch import ArchInfo
-
-
-@dataclass
-class UnitOptions:
-    lora_alpha: float | None = field(default=None, metadata={"help": "LoRA/DoRA alpha; None means alpha = r (method.md §2)"})
-    lora_dropout: float = field(default=0.0, metadata={"help": "dropout on the LoRA/DoRA input"})
-    adapter_init: str = field(default="near-identity", metadata={"help": "near-identity (up = 0) or paper (Eq. 5)"})
-    parallel_scaling: float = field(default=4.0, metadata={"help": "output scale s of the parallel adapter (He et al. 2022)"})
-
-    def __post_init__(self):
-        if self.adapter_init not in ADAPTER_INITS:
-            raise UserError(f"adapter_init must be one of {ADAPTER_INITS}, got {self.adapter_init!r}")
-
-
-# Which sites of a layer each kind occupies.
-SITES = {"lora": ("query", "value"), "dora": ("query", "value"), "adapter": ("ffn_out",), "parallel-adapter": ("ffn_out",)}
 
 
 class Supernet:
@@ -55,40 +37,25 @@ class Supernet:
         module = self.model.get_submodule(name)
         return module.base if isinstance(module, UnitHost) else module
 
-    def _site_name(self, unit: Unit, site: str) -> str:
+    def linear_names(self, unit: Unit) -> list[str]:
+        """The dotted names of the Linears a unit attaches to (one per site; ffn_in may be gate and up)."""
         if unit.layer >= self.arch.num_layers:
             raise UserError(f"unit {unit.name}: layer {unit.layer} does not exist, the model has {self.arch.num_layers} layers (0..{self.arch.num_layers - 1})")
-        return getattr(self.arch.sites[unit.layer], site)
+        sites = self.arch.sites[unit.layer]
+        return [name for target in unit.sites for name in sites.linears(target)]
+
+    def _hidden(self, layer: int) -> int:
+        return self._linear(self.arch.sites[layer].query).in_features
 
     def param_count(self, unit: Unit) -> int:
-        """Exact trainable parameters of a unit, from the shapes of its sites, before building it."""
+        """Exact trainable parameters of a unit, from the shapes of its Linears, before building it."""
+        kind, hidden = get_kind(unit.kind), None
         total = 0
-        for site in SITES[unit.kind]:
-            lin = self._linear(self._site_name(unit, site))
-            d_in, d_out, r = lin.in_features, lin.out_features, unit.size
-            if unit.kind == "lora":
-                total += r * (d_in + d_out)
-            elif unit.kind == "dora":
-                total += r * (d_in + d_out) + d_out
-            elif unit.kind == "adapter":
-                total += d_out * r + r + r * d_out + d_out
-            else:  # parallel adapter reads the FFN input, whose width is the hidden size
-                d_hidden = self._linear(self.arch.sites[unit.layer].query).in_features
-                total += d_hidden * r + r + r * d_out + d_out
+        for name in self.linear_names(unit):
+            lin = self._linear(name)
+            hidden = hidden or self._hidden(unit.layer)
+            total += kind.count(lin.in_features, lin.out_features, unit.size, hidden)
         return total
-
-    def _build(self, unit: Unit, site: str) -> nn.Module:
-        lin = self._linear(self._site_name(unit, site))
-        o = self.options
-        alpha = o.lora_alpha if o.lora_alpha is not None else unit.size
-        if unit.kind == "lora":
-            return LoraDelta(lin.in_features, lin.out_features, unit.size, alpha, o.lora_dropout)
-        if unit.kind == "dora":
-            return DoraDelta(lin, unit.size, alpha, o.lora_dropout)
-        if unit.kind == "adapter":
-            return SerialAdapter(lin.out_features, lin.out_features, unit.size, 1.0, o.adapter_init)
-        d_hidden = self._linear(self.arch.sites[unit.layer].query).in_features
-        return ParallelAdapter(d_hidden, lin.out_features, unit.size, o.parallel_scaling, o.adapter_init)
 
     def _host(self, name: str) -> UnitHost:
         module = self.model.get_submodule(name)
@@ -102,32 +69,36 @@ class Supernet:
     def add(self, unit: Unit) -> None:
         if unit in self._parts:
             raise ValueError(f"{unit.name} is already in the supernet")
+        kind = get_kind(unit.kind)
         parts = []
-        for site in SITES[unit.kind]:
-            name = self._site_name(unit, site)
+        for name in self.linear_names(unit):
             host = self._host(name)
-            delta = self._build(unit, site)
+            delta = kind.build(host.base, unit.size, self.options, self._hidden(unit.layer))
             delta.to(device=host.base.weight.device)
-            host.deltas[unit.family] = delta
+            host.deltas[unit.key] = delta
             host.recorder = self._record
-            self._owner[(id(host), unit.family)] = unit
-            parts.append((site, host))
+            self._owner[(id(host), unit.key)] = unit
+            parts.append((name, host))
         self._parts[unit] = parts
-        if unit.kind == "parallel-adapter":
+        if kind.reads_ffn_input:
             self._ensure_ffn_hook(unit.layer)
 
     def remove(self, unit: Unit) -> None:
-        for site, host in self._parts.pop(unit):
-            del host.deltas[unit.family]
-            del self._owner[(id(host), unit.family)]
+        for name, host in self._parts.pop(unit):
+            del host.deltas[unit.key]
+            del self._owner[(id(host), unit.key)]
             if not host.deltas:  # put the bare Linear back: no wrapper, no hook, no compute
-                name = self._site_name(unit, site)
                 parent_name, _, child = name.rpartition(".")
                 setattr(self.model.get_submodule(parent_name), child, host.base)
-        if unit.kind == "parallel-adapter" and not any(u.kind == "parallel-adapter" and u.layer == unit.layer for u in self._parts):
+        if get_kind(unit.kind).reads_ffn_input and not any(
+                get_kind(u.kind).reads_ffn_input and u.layer == unit.layer for u in self._parts):
             self._ffn_hooks.pop(unit.layer).remove()
         self._act_sum.pop(unit, None)
         self._grad_sum.pop(unit, None)
+
+    def deltas(self, unit: Unit) -> list[tuple[str, nn.Module]]:
+        """(Linear name, delta module) of each part of a unit."""
+        return [(name, host.deltas[unit.key]) for name, host in self._parts[unit]]
 
     def _ensure_ffn_hook(self, layer: int) -> None:
         if layer in self._ffn_hooks:
@@ -146,9 +117,9 @@ class Supernet:
 
     def unit_named_parameters(self, unit: Unit) -> list[tuple[str, nn.Parameter]]:
         out = []
-        for site, host in self._parts[unit]:
-            for pname, p in host.deltas[unit.family].named_parameters():
-                out.append((f"{unit.name}.{site}.{pname}", p))
+        for i, (_, host) in enumerate(self._parts[unit]):
+            for pname, p in host.deltas[unit.key].named_parameters():
+                out.append((f"{unit.name}.{i}.{pname}", p))
         return out
 
     def unit_parameters(self, unit: Unit) -> list[nn.Parameter]:
@@ -180,7 +151,7 @@ class Supernet:
     def reinitialise(self, units=None) -> None:
         for unit in self.alive if units is None else units:
             for _, host in self._parts[unit]:
-                host.deltas[unit.family].reset_parameters(host.base)
+                host.deltas[unit.key].reset_parameters(host.base)
 
     # ---- weights ------------------------------------------------------------------------
     def unit_state_dict(self) -> dict[str, torch.Tensor]:
