@@ -104,7 +104,7 @@ def test_export_reports_adapters_peft_cannot_hold(tiny_dir, tmp_path, capsys):
     assert main(["export", str(run), "--format", "peft", "--out", str(tmp_path / "p")]) == 0
     assert "adapter-8@1" in capsys.readouterr().out
     left = json.loads((tmp_path / "p" / "units_not_in_peft.json").read_text())
-    assert left["units"] == [{"kind": "adapter", "layer": 1, "size": 8}]
+    assert left["units"] == [{"kind": "adapter", "layer": 1, "size": 8, "target": "ffn_out"}]
     assert main(["export", str(run), "--format", "merged", "--out", str(tmp_path / "m")]) == 2
     assert not (tmp_path / "m").exists()
     assert main(["export", str(run), "--format", "prunepeft", "--out", str(tmp_path / "own")]) == 0

@@ -302,3 +302,12 @@ def test_check_strategy_covers():
     check_strategy_covers({"a": ["weight"], "b": ["taylor"]}, ["a", "b"])
     with pytest.raises(UserError, match="c"):
         check_strategy_covers({"a": ["weight"]}, ["a", "c"])
+
+
+def test_assign_strategy_breaks_ties_by_leaning():
+    """A tie in F (here: nobody pruned b1) goes to the criterion that ranked the partition's units
+    as most prunable on average; a criterion without leaning (it could not tell units apart) loses."""
+    F = {"weight": {"b0": 0.5, "b1": 0.0}, "taylor": {"b0": 0.5, "b1": 0.0}, "zeros": {"b0": 0.0, "b1": 0.0}}
+    leaning = {"weight": {"b0": 0.4, "b1": 0.7}, "taylor": {"b0": 0.6, "b1": 0.3}, "zeros": {}}
+    assert assign_strategy(F, leaning) == {"b0": ["taylor"], "b1": ["weight"]}
+    assert assign_strategy(F) == {"b0": ["weight", "taylor"], "b1": ["weight", "zeros", "taylor"]}

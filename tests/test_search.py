@@ -29,7 +29,8 @@ def search_args(tiny_dir, out, *extra):
     return ["search", "--model", str(tiny_dir), "--task", "glue/sst2", "--data-dir", str(GLUE),
             "--max-train-samples", "96", "--max-eval-samples", "32", "--max-length", "32",
             "--space", "lora-4", "adapter-8", "--budget", "2000", "--warmup-samples", "32",
-            "--warmup-turns", "2", "--output-dir", str(out), *extra]
+            "--warmup-turns", "2", "--output-dir", str(out), "--learning-rate", "1e-2",
+            "--set", "search.learned_ratio=1.0", *extra]  # a tiny random model hardly learns: a lower bar
 
 
 def trace_without_time(out: Path) -> list[dict]:
@@ -66,7 +67,7 @@ def test_same_seed_gives_identical_trace(tiny_dir, tmp_path):
 
 
 def test_resume_after_kill_equals_uninterrupted_run(tiny_dir, tmp_path):
-    extra = ("--prune-per-round", "1", "--round-epochs", "2", "--strategy", "gradient")
+    extra = ("--prune-per-round", "1", "--search-cost", "3", "--strategy", "gradient")
     full = tmp_path / "full"
     assert main(search_args(tiny_dir, full, *extra)) == 0
     rounds = len(trace_without_time(full))
@@ -97,7 +98,7 @@ def test_strategy_reuse_skips_warmup(tiny_dir, tmp_path):
     second = tmp_path / "second"
     assert main(search_args(tiny_dir, second, "--strategy-from", str(first))) == 0
     assert json.loads((second / "strategy.json").read_text())["strategy"] == json.loads((first / "strategy.json").read_text())["strategy"]
-    assert json.loads((second / "search.json").read_text())["warmup_seconds"] == 0.0
+    assert json.loads((second / "search.json").read_text())["warmup_seconds"] < 0.1  # reading the strategy, no training
 
 
 @pytest.mark.parametrize("strategy", ["random", "hybrid-global"])

@@ -25,7 +25,8 @@ COMMON_FLAGS = {
     "--num-train-epochs": "train.num_train_epochs",
     "--per-device-train-batch-size": "train.per_device_train_batch_size",
 }
-TRAIN_FLAGS = {"--method": "method", "--rank": "rank", "--bottleneck": "bottleneck", "--configuration": "configuration"}
+TRAIN_FLAGS = {"--method": "method", "--rank": "rank", "--bottleneck": "bottleneck", "--configuration": "configuration",
+               "--budget": "search.budget"}
 SEARCH_FLAGS = {
     "--space": "search.space",
     "--budget": "search.budget",
@@ -37,13 +38,13 @@ SEARCH_FLAGS = {
     "--tau": "search.tau",
     "--warmup-samples": "search.warmup_samples",
     "--warmup-turns": "search.warmup_turns",
-    "--round-epochs": "search.round_epochs",
+    "--search-cost": "search.search_cost",
 }
 
 
 def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
     for flag, key in flags.items():
-        nargs = "+" if flag in ("--text-columns", "--space") else None
+        nargs = "+" if flag in ("--text-columns", "--space", "--compare") else None
         p.add_argument(flag, dest=key.replace(".", "__"), nargs=nargs, default=None, help=f"config key {key}")
 
 
@@ -75,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     command("train", "train a fixed configuration (--configuration FILE) or an everywhere baseline (--method)", {**COMMON_FLAGS, **TRAIN_FLAGS})
     command("baseline", "alias of train --method", {**COMMON_FLAGS, **TRAIN_FLAGS})
     for name, help_ in (("search", "search a configuration for the budget (warm-up + pruning rounds)"), ("run", "search, retrain the result, evaluate and report")):
-        p = command(name, help_, {**COMMON_FLAGS, **SEARCH_FLAGS})
+        p = command(name, help_, {**COMMON_FLAGS, **SEARCH_FLAGS, **({"--compare": "compare"} if name == "run" else {})})
         p.add_argument("--resume", action="store_true", help="continue an interrupted search in --output-dir")
     p = sub.add_parser("export", help="export a run as a peft adapter, a merged model, or prunepeft's own format")
     p.add_argument("run_dir")
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 def _all_flags(command: str) -> dict:
     if command in ("train", "baseline"):
         return {**COMMON_FLAGS, **TRAIN_FLAGS}
-    return {**COMMON_FLAGS, **SEARCH_FLAGS}
+    return {**COMMON_FLAGS, **SEARCH_FLAGS, **({"--compare": "compare"} if command == "run" else {})}
 
 
 def dispatch(args) -> int:

@@ -5,19 +5,25 @@ from __future__ import annotations
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError
 from prunepeft.session import check_output_dir, open_session
-from prunepeft.space.units import KINDS, everywhere, load_configuration
+from prunepeft.baselines import baseline_units, check_method
+from prunepeft.search.budget import parse_budget
+from prunepeft.space.units import load_configuration
 from prunepeft.train.fixed import train_configuration
 
-METHODS = tuple(KINDS) + ("full",)
+def train_baseline(session, method: str, out) -> dict:
+    """One equal-budget baseline on the session's data, written into `out` (a run folder)."""
+    import dataclasses
 
+    cfg = session.cfg
+    out = check_output_dir(out)
+    sub = dataclasses.replace(session, cfg=dataclasses.replace(cfg, method=method, output_dir=str(out)))
+    if method == "adalora":
+        from prunepeft.train.adalora import train_adalora
 
-def baseline_units(cfg: RunConfig, num_layers: int):
-    if cfg.method not in METHODS:
-        raise UserError(f"unknown --method {cfg.method!r}; choose one of {', '.join(METHODS)}")
-    if cfg.method == "full":
-        return []
-    size = cfg.rank if cfg.method in ("lora", "dora") else cfg.bottleneck
-    return everywhere(cfg.method, size, num_layers)
+        return train_adalora(sub, out)
+    probe = session.probe()
+    units = baseline_units(method, probe, parse_budget(cfg.search.budget, probe.backbone_params()), cfg.rank, cfg.bottleneck)
+    return train_configuration(sub, units, out, full=method == "full")
 
 
 def train_command(cfg: RunConfig) -> dict:
@@ -25,12 +31,13 @@ def train_command(cfg: RunConfig) -> dict:
         raise UserError("train needs exactly one of --method (an everywhere baseline) or --configuration FILE")
     units = load_configuration(cfg.configuration) if cfg.configuration else None
     if cfg.method is not None:
-        baseline_units(cfg, 1)  # validates method and size before any loading
+        check_method(cfg.method)  # before any loading
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
     if units is None:
-        units = baseline_units(cfg, session.probe().arch.num_layers)
-    metrics = train_configuration(session, units, out, full=cfg.method == "full")
+        metrics = train_baseline(session, cfg.method, out)
+    else:
+        metrics = train_configuration(session, units, out)
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f}  ({metrics['seconds']:.0f} s)  -> {out}")
     return metrics
 
@@ -48,8 +55,13 @@ def run_command(cfg: RunConfig, resume: bool = False) -> dict:
 
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
+    for method in cfg.compare:
+        check_method(method)
     result = search(session, out, resume=resume)
     metrics = train_configuration(session, result.units, out, extra_metrics=result.cost_metrics())
+    for method in cfg.compare:
+        print(f"compare: training the {method} baseline at the same budget")
+        train_baseline(session, method, out / "compare" / method)
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f} with {metrics['trainable_params']:,} unit params; "
           f"search {metrics['search_seconds']:.0f} s / train {metrics['train_seconds']:.0f} s = {metrics['search_train_ratio']:.2f}")
     try:

@@ -15,6 +15,8 @@ from prunepeft.supernet.loading import DEFAULT_MODEL
 from prunepeft.supernet.supernet import UnitOptions
 from prunepeft.train.loop import TrainConfig
 
+DEFAULT_SPACE = ("lora-4:q,k,v,o,ffn_in,ffn_out",)  # chosen by measurement: docs/method-notes.md, "Default space"
+
 
 @dataclass
 class DataConfig:
@@ -29,19 +31,22 @@ class DataConfig:
 
 @dataclass
 class SearchConfig:
-    space: list = field(default_factory=lambda: ["lora-8", "adapter-32"], metadata={"help": "unit families kind-size in every layer"})
+    space: list = field(default_factory=lambda: list(DEFAULT_SPACE), metadata={"help": "unit families KIND-SIZE[:TARGETS] in every layer, e.g. lora-4:q,k,v,o,ffn_in,ffn_out adapter-16"})
     budget: str = field(default="73728", metadata={"help": "trainable unit parameters: a count (73728, 74k, 1.2M) or a percent of the backbone (0.3%)"})
+    search_cost: float = field(default=0.3, metadata={"help": "R: the search's training work is at most R x the final training's (above a minimum; see method-notes)"})
+    low_fidelity_cost: float = field(default=0.03, metadata={"help": "R of --fidelity low, whose search draws only from the compact subset d"})
     prune_per_round: int = field(default=4, metadata={"help": "k: units removed per round"})
     strategy: str = field(default="hybrid", metadata={"help": "hybrid, hybrid-global, random, none, or one criterion"})
     strategy_from: str | None = field(default=None, metadata={"help": "run folder (or strategy.json) whose strategy to reuse; skips the warm-up"})
     tau: float = 3.0
     threshold: float = field(default=1e-3, metadata={"help": "t of the 'threshold' criterion"})
+    fair_scores: bool = field(default=True, metadata={"help": "compare each unit's scores with its peers' (same kind, size, target) before ranking across groups"})
     fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset"})
     warmup_samples: int = field(default=256, metadata={"help": "size of the stratified compact subset d"})
-    warmup_turns: int = field(default=3, metadata={"help": "turns of (train on d, score, prune k) per criterion"})
-    warmup_epochs: float = field(default=1.0, metadata={"help": "epochs over d per warm-up turn"})
-    round_epochs: float = field(default=1.0, metadata={"help": "training per pruning round, in epochs of the round data"})
-    reinit: str = field(default="reinit", metadata={"help": "reinit (Eqs. 4-5) or keep the trained weights between rounds"})
+    warmup_turns: int = field(default=2, metadata={"help": "turns of (train on d, score, prune k) per criterion; the first is shared"})
+    learned_ratio: float = field(default=0.95, metadata={"help": "no unit is scored before the training loss is below this x the label-prior loss"})
+    reinit: str = field(default="keep", metadata={"help": "keep the trained weights between rounds, or reinit (Eqs. 4-5)"})
+    eval_rounds: bool = field(default=False, metadata={"help": "evaluate the supernet on dev after every round (for the trace; not search cost)"})
 
 
 @dataclass
@@ -49,10 +54,11 @@ class RunConfig:
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "local model folder or Hub id"})
     output_dir: str = "runs/latest"
     seed: int = 42
-    method: str | None = field(default=None, metadata={"help": "baseline everywhere: lora, dora, adapter, parallel-adapter, full"})
-    rank: int = 8
-    bottleneck: int = 32
+    method: str | None = field(default=None, metadata={"help": "an equal-budget baseline: lora (q,v), lora-all, dora, adapter, parallel-adapter, adalora, full"})
+    rank: int | None = field(default=None, metadata={"help": "rank of --method lora/dora; default: the largest that fits --budget (8 at the default budget)"})
+    bottleneck: int | None = field(default=None, metadata={"help": "width of --method adapter/parallel-adapter; default: the widest that fits --budget"})
     configuration: str | None = field(default=None, metadata={"help": "configuration.json (or run folder) to train"})
+    compare: list = field(default_factory=list, metadata={"help": "`run` also trains these baselines at the same budget on the same data (e.g. lora lora-all adalora) into compare/<method>/ and tabulates them in report.md"})
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     units: UnitOptions = field(default_factory=UnitOptions)

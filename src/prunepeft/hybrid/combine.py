@@ -29,6 +29,7 @@ import math
 import random
 from collections.abc import Callable, Iterable
 
+from prunepeft.criteria.fair import oriented
 from prunepeft.criteria.scores import get_criterion, prunability
 from prunepeft.space.units import Unit
 
@@ -74,13 +75,15 @@ def hybrid_logits(
     partition: Callable[[Unit], str],
     alive: list[Unit],
     tau: float = DEFAULT_TAU,
+    fair: bool = False,
 ) -> dict[Unit, float]:
     """Eq. 1 logits for every alive unit (see the module docstring for the exact definition).
 
     raw_scores[s][m] is the raw score of scores.py (`score(s, stats)`); only entries for the
     alive units whose partition uses s are read, others are ignored. Raises ValueError for a
     unit whose partition has no strategy entry, a missing or non-finite raw score, or
-    duplicate alive units. Returns a dict in sorted Unit order.
+    duplicate alive units. Returns a dict in sorted Unit order. With `fair`, q_s is the
+    peer-relative prunability of criteria/fair.py (computed over every unit raw_scores[s] holds).
     """
     units = sorted(alive)
     if len(set(units)) != len(units):
@@ -100,10 +103,11 @@ def hybrid_logits(
         if table is None:
             raise ValueError(f"no raw scores for criterion {s!r}, which the hybrid strategy uses")
         q: dict[Unit, float] = {}
+        relative = oriented(s, table, fair=True) if fair else None
         for m in members:
             if m not in table:
                 raise ValueError(f"criterion {s!r} has no raw score for alive unit {m.name}")
-            v = prunability(s, table[m])
+            v = relative[m] if fair else prunability(s, table[m])
             if not math.isfinite(v):
                 raise ValueError(f"criterion {s!r} gave unit {m.name} a non-finite score {table[m]!r}")
             q[m] = v

@@ -66,13 +66,15 @@ def tendency_matrix(
     return F
 
 
-def assign_strategy(F: dict[str, dict[str, float]]) -> dict[str, list[str]]:
+def assign_strategy(F: dict[str, dict[str, float]], tiebreak: dict[str, dict[str, float]] | None = None) -> dict[str, list[str]]:
     """For each partition P, the criteria with the highest F[s][P] (method.md §5 step 3).
 
     Ties keep every tied criterion, in CRITERIA order (exact equality: within one partition
-    all entries share the denominator, so equal counts give equal floats). If no criterion
-    pruned anything in P (all F[s][P] = 0), all criteria tie and P keeps every criterion that
-    was run: its units are then scored by the average of all of them.
+    all entries share the denominator, so equal counts give equal floats). With `tiebreak`
+    (the mean prunability percentile of P's units under s, see `search/warmup_run.py`), a tie
+    in F keeps only the tied criteria with the highest tiebreak[s][P]: the criterion that leaned
+    most towards pruning P. If no criterion pruned anything in P (all F[s][P] = 0) and there is
+    no tiebreak, all criteria tie and P keeps every criterion that was run.
     """
     crits = _criteria_in_order(F)
     if not crits:
@@ -82,7 +84,12 @@ def assign_strategy(F: dict[str, dict[str, float]]) -> dict[str, list[str]]:
     for label in labels:
         values = {s: float(F[s].get(label, 0.0)) for s in crits}
         best = max(values.values())
-        strategy[label] = [s for s in crits if values[s] == best]
+        tied = [s for s in crits if values[s] == best]
+        if tiebreak and len(tied) > 1:
+            second = {s: float(tiebreak.get(s, {}).get(label, float("-inf"))) for s in tied}
+            top = max(second.values())
+            tied = [s for s in tied if second[s] == top]
+        strategy[label] = tied
     return strategy
 
 

@@ -224,7 +224,32 @@ def _summary(run: Run, kept: list[Unit] | None) -> list[str]:
         ["search / train time", _num(ratio, 3)],
         ["search epochs (examples seen / training set)", _num(_first(m.get("search_epochs"), s.get("search_epochs")), 3)],
     ]
-    return _table(["quantity", "value"], rows)
+    if budget and trainable is not None:
+        rows.insert(6, ["budget used", f"{100 * trainable / budget:.1f}%"])
+    ties = _first(m.get("warmup_tie_share"), s.get("warmup_tie_share"))
+    if ties is not None:
+        rows.append(["warm-up: share of partitions whose strategy is a tie", f"{100 * ties:.0f}%"])
+    return _table(["quantity", "value"], rows) + _compare_section(run, m)
+
+
+def _compare_section(run: Run, m: dict) -> list[str]:
+    """`prunepeft run --compare METHOD...`: the baselines trained on the same data at the same budget."""
+    folders = sorted(p for p in (run.path / "compare").glob("*") if (p / "metrics.json").is_file()) if (run.path / "compare").is_dir() else []
+    if not folders or "score" not in m:
+        return []
+    import json
+
+    rows = [["**PrunePEFT (this run)**", _num(m["score"]), _int(m.get("trainable_params")), _num(m.get("train_seconds"), 1),
+             _num(m.get("search_seconds"), 1)]]
+    for folder in folders:
+        b = json.loads((folder / "metrics.json").read_text())
+        rows.append([folder.name, _num(b.get("score")), _int(b.get("trainable_params")), _num(b.get("train_seconds"), 1), "—"])
+    best = max(folders, key=lambda f: json.loads((f / "metrics.json").read_text()).get("score", float("-inf")))
+    best_score = json.loads((best / "metrics.json").read_text()).get("score")
+    verdict = ("above" if m["score"] > best_score else "equal to" if m["score"] == best_score else "BELOW") + f" the best baseline ({best.name})"
+    return ["", "### Did the search pay off?", "",
+            f"The same data, seed and budget; one run each, so differences of a point or less can be noise. PrunePEFT is {verdict}.", ""] + \
+        _table(["method", f"dev {m.get('metric', 'score')}", "trainable unit params", "train seconds", "search seconds"], rows)
 
 
 def _configuration_table(grid: dict[str, list]) -> list[str]:

@@ -1,12 +1,15 @@
-"""The PrunePEFT search (paper Algorithm 1, method.md §5-§7):
+"""The PrunePEFT search (paper Algorithm 1, method.md §5-§7), as one budgeted training run:
 
-    build the supernet (every unit in every layer)
-    warm-up: pick a criterion per partition (or reuse one)          -> strategy.json
+    build the supernet (every unit at every place of every layer)
+    turn 1, shared: train it until it has learned, collecting every statistic
+    warm-up: from that state, each criterion prunes alone for a few turns  -> strategy.json
+    round 1 prunes the shared turn's scores with the hybrid (Eq. 1)
     while trainable unit params > budget:
-        train the alive supernet one round, collecting statistics
-        score the alive units, p = softmax(Eq. 1); remove the top-k  -> trace.jsonl
-        re-initialise the survivors (or keep them)
-    the survivors are the configuration                            -> configuration.json
+        train the alive supernet on the next chunk of the stream (weights kept)
+        score the alive units, p = softmax(Eq. 1); remove the top-k      -> trace.jsonl
+    fill the budget with the last-pruned units that fit                  -> configuration.json
+
+`--search-cost R` sizes every stage (search/schedule.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ from prunepeft.hybrid.warmup import check_strategy_covers, load_strategy, save_s
 from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
-from prunepeft.search.warmup_run import run_warmup
+from prunepeft.search.learned import has_learned, prior_loss
+from prunepeft.search.schedule import plan
+from prunepeft.search.stream import chunk
+from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
 from prunepeft.space.units import Unit, parse_space, save_configuration
 from prunepeft.train.fixed import configuration_meta
@@ -41,6 +47,7 @@ from prunepeft.train.loop import evaluate, seed_everything, train
 STAGE_ROUND = 10_000
 STRATEGIES = ("hybrid", "hybrid-global", "random", "none") + tuple(CRITERIA)
 CHEAP = ("weight", "zeros", "threshold")  # need only the weights: always in the trace
+MAX_EXTENSIONS = 4  # extra shared-turn chunks allowed for the supernet to learn
 
 
 @dataclass
@@ -50,10 +57,14 @@ class SearchResult:
     rounds_seconds: float
     rounds: int
     search_epochs: float  # training examples seen during the search / size of the training data
+    search_examples: int = 0
+    tie_share: float | None = None
+    filled: int = 0  # units given back by the fill
 
     def cost_metrics(self) -> dict:
         return {"search_seconds": self.warmup_seconds + self.rounds_seconds, "warmup_seconds": self.warmup_seconds,
-                "rounds_seconds": self.rounds_seconds, "search_rounds": self.rounds, "search_epochs": self.search_epochs}
+                "rounds_seconds": self.rounds_seconds, "search_rounds": self.rounds, "search_epochs": self.search_epochs,
+                "search_examples": self.search_examples, "warmup_tie_share": self.tie_share, "fill_units": self.filled}
 
 
 def _validate(cfg) -> None:
@@ -65,32 +76,14 @@ def _validate(cfg) -> None:
         raise UserError(f"--fidelity must be full or low, got {cfg.fidelity!r}")
     if cfg.reinit not in ("reinit", "keep"):
         raise UserError(f"--reinit must be reinit or keep, got {cfg.reinit!r}")
-    if cfg.warmup_turns <= 0 or cfg.round_epochs <= 0 or cfg.warmup_epochs <= 0:
-        raise UserError("warm-up turns, warm-up epochs and round epochs must be positive")
-
-
-def _strategy(session, out: Path, space, partition, compact, budget, state, log):
-    """The map partition -> criteria for this search, and the warm-up seconds and examples it cost."""
-    cfg = session.cfg.search
-    labels = {partition(u) for u in space}
-    if cfg.strategy in ("random", "none"):
-        return {}, 0.0, 0
-    if cfg.strategy not in ("hybrid", "hybrid-global"):
-        return uniform_strategy(cfg.strategy, labels), 0.0, 0
-    if cfg.strategy_from:
-        _, strategy, _ = load_strategy(cfg.strategy_from)
-        check_strategy_covers(strategy, labels, source=str(cfg.strategy_from))
-        save_strategy(out, *load_strategy(cfg.strategy_from)[:2], meta={"reused_from": str(cfg.strategy_from)})
-        return strategy, 0.0, 0
-    if state and state.get("warmup_done"):
-        _, strategy, meta = load_strategy(out)
-        return strategy, meta["seconds"], meta["warmup_examples"]
-    start = time.perf_counter()
-    F, strategy, pruned, examples = run_warmup(session, space, compact, partition, budget, log)
-    seconds = time.perf_counter() - start
-    save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact),
-                                          "warmup_examples": examples, "seconds": seconds})
-    return strategy, seconds, examples
+    if cfg.warmup_turns <= 0:
+        raise UserError(f"search.warmup_turns must be >= 1, got {cfg.warmup_turns}")
+    for key in ("search_cost", "low_fidelity_cost"):
+        value = getattr(cfg, key)
+        if not (isinstance(value, (int, float)) and 0 < value < 100):
+            raise UserError(f"search.{key} must be a positive ratio of the final training's work (e.g. 0.3), got {value!r}")
+    if not 0 < cfg.learned_ratio <= 1:
+        raise UserError(f"search.learned_ratio must be in (0, 1], got {cfg.learned_ratio}")
 
 
 def _check_same_config(out: Path, cfg, resume: bool) -> None:
@@ -114,29 +107,67 @@ def _truncate_trace(path: Path, rounds: int) -> None:
         atomic_write_bytes(path, "".join(lines).encode())
 
 
-def _scores(stats, strategy, threshold):
-    names = [c for c in CRITERIA if c in CHEAP or c in {s for ss in strategy.values() for s in ss}]
+def _scores(stats, criteria, threshold):
+    names = [c for c in CRITERIA if c in CHEAP or c in criteria]
     return {c: {u: score(c, st, threshold) for u, st in stats.items()} for c in names}
+
+
+def _choose_pruned(order, sizes, alive, budget, k):
+    """The top-k of `order`; the last round only until the budget holds. The last unit that fits
+    the budget always stays, or no configuration could meet it."""
+    params = sum(sizes[u] for u in alive)
+    left, pruned = list(alive), []
+    for unit in order:
+        if len(pruned) == k or params <= budget:
+            break
+        if [u for u in left if sizes[u] <= budget] == [unit]:
+            continue
+        left.remove(unit)
+        pruned.append(unit)
+        params -= sizes[unit]
+    return pruned
+
+
+def fill_budget(alive, pruned_rounds: list[list[Unit]], sizes: dict, budget: int) -> list[Unit]:
+    """Units given back to use the budget (method-notes, "The whole budget"): the pruned units, the
+    last pruned first (they survived longest) and within a round the least prunable first, while
+    they fit. The final training re-initialises every unit, so a given-back unit costs nothing."""
+    params = sum(sizes[u] for u in alive)
+    added = []
+    for pruned in reversed(pruned_rounds):
+        for unit in reversed(pruned):
+            if params + sizes[unit] <= budget:
+                added.append(unit)
+                params += sizes[unit]
+    return added
 
 
 def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResult:
     cfg = session.cfg.search
     _validate(cfg)
-    families = parse_space(cfg.space)
     probe = session.probe()
     num_layers = probe.arch.num_layers
-    space = sorted(Unit(layer, kind, size, target) for kind, size, target in families for layer in range(num_layers))
+    space = sorted(Unit(layer, kind, size, target) for kind, size, target in parse_space(cfg.space) for layer in range(num_layers))
     sizes = {u: probe.param_count(u) for u in space}
     budget = parse_budget(cfg.budget, probe.backbone_params())
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
         check_budget(budget, list(sizes.values()), cfg.budget)
     try:
-        compact_rows = stratified_subset(session.train_rows, cfg.warmup_samples, seed=session.cfg.seed, is_regression=session.task.is_regression)
+        compact_rows = stratified_subset(session.train_rows, min(cfg.warmup_samples, len(session.train_rows)),
+                                         seed=session.cfg.seed, is_regression=session.task.is_regression)
     except UserError as e:
         raise UserError(f"--warmup-samples {cfg.warmup_samples} is too small for the label set: {e}") from None
     compact = session.encode(compact_rows)
-    round_data = compact if cfg.fidelity == "low" else session.train_encoded
+    low = cfg.fidelity == "low"
+    stream_data = compact if low else session.train_encoded
+    batch = session.cfg.train.per_device_train_batch_size
+    hybrid = cfg.strategy in ("hybrid", "hybrid-global") and not cfg.strategy_from
+    schedule = plan(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
+                    final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
+                    backbone_params=probe.backbone_params(), budget=budget, sizes=list(sizes.values()),
+                    k=cfg.prune_per_round, turns=cfg.warmup_turns if hybrid else 1, criteria=len(CRITERIA), batch_size=batch)
+    prior = prior_loss(stream_data, session.task.is_regression)
 
     state = load_state(out) if resume else None
     _check_same_config(out, session.cfg, resume)
@@ -144,63 +175,130 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
         for name in ("trace.jsonl", "search_state.json", "strategy.json"):
             (out / name).unlink(missing_ok=True)
     _truncate_trace(out / "trace.jsonl", state["round"] if state else 0)
-    strategy, warmup_seconds, warmup_examples = _strategy(session, out, space, partition, compact, budget, state, log)
     alive = [Unit.parse(n) for n in state["alive"]] if state else list(space)
-    rnd = state["round"] if state else 0
-    rounds_seconds = state["rounds_seconds"] if state else 0.0
-    seen = state["examples_seen"] if state else warmup_examples
     supernet = session.build_supernet(alive, stage=STAGE_ROUND)
     if state:
         restore_weights(out, supernet)
-    needs = needed_statistics({s for ss in strategy.values() for s in ss}) if cfg.strategy not in ("random", "none") else frozenset()
+    labels = {partition(u) for u in space}
 
     def params():
         return sum(sizes[u] for u in supernet.alive)
 
-    log(f"search: {len(space)} units, {sum(sizes.values()):,} params -> budget {budget:,}; strategy {cfg.strategy}")
+    log(f"search: {len(space)} units, {sum(sizes.values()):,} params -> budget {budget:,}; strategy {cfg.strategy}; "
+        f"{schedule.planned_examples:,} training examples planned (search cost {cfg.low_fidelity_cost if low else cfg.search_cost:g}"
+        f"{', raised to the minimum a search needs' if schedule.floored else ''})")
+    rnd = state["round"] if state else 0
+    seen = state["examples_seen"] if state else 0
+    position = state["stream_position"] if state else 0
+    warmup_seconds = state["warmup_seconds"] if state else 0.0
+    rounds_seconds = state["rounds_seconds"] if state else 0.0
+    pruned_rounds = [[Unit.parse(n) for n in r] for r in state["pruned_rounds"]] if state else []
+    strategy, shared_stats = None, None
+
+    if cfg.strategy == "none":
+        strategy = {}
+    elif state:
+        if cfg.strategy in ("hybrid", "hybrid-global"):
+            strategy = load_strategy(out)[1]
+        else:
+            strategy = {} if cfg.strategy == "random" else uniform_strategy(cfg.strategy, labels)
+    else:
+        # turn 1, shared by every criterion and by the search: train until the supernet has learned
+        start = time.perf_counter()
+        seed_everything(session.cfg.seed, STAGE_ROUND)
+        for extension in range(MAX_EXTENSIONS + 1):
+            data = chunk(stream_data, position, schedule.shared_examples, session.cfg.seed)
+            history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND + extension, shuffle=False),
+                            session.cfg.train, epochs=1, collect=(True, True), desc="shared turn" + (f" +{extension}" if extension else ""))
+            position += len(data)
+            seen += len(data)
+            loss = history[-1]["tail_loss"]
+            if has_learned(loss, prior, cfg.learned_ratio):
+                break
+            log(f"shared turn: train loss {loss:.4f} is not below {cfg.learned_ratio:g} x {prior:.4f} (the loss of predicting the "
+                "label prior): training on before any unit is scored")
+        else:
+            raise UserError(f"the supernet has not learned after {seen:,} training examples: its training loss {loss:.4f} stays near "
+                            f"the loss of predicting the label prior ({prior:.4f}), so every criterion would score noise. "
+                            "Raise --learning-rate, check the labels, or use more training data")
+        shared_stats = supernet.unit_stats()
+        shared_seconds = time.perf_counter() - start
+        strategy, turn_examples = _strategy(session, out, supernet, shared_stats, compact, partition, labels, budget, schedule, log)
+        seen += turn_examples
+        warmup_seconds = time.perf_counter() - start - shared_seconds
+        rounds_seconds = shared_seconds
+
+    needs = needed_statistics({s for ss in strategy.values() for s in ss}) if cfg.strategy not in ("random", "none") else frozenset()
     while cfg.strategy != "none" and params() > budget:
         start = time.perf_counter()
         stage = STAGE_ROUND + 1 + rnd
-        seed_everything(session.cfg.seed, stage)
-        if cfg.reinit == "reinit" and rnd > 0:
-            supernet.reinitialise()
-        loader = session.loader(round_data, train=True, stage=stage)
-        history = train(supernet, loader, session.cfg.train, epochs=cfg.round_epochs,
-                        collect=("activation" in needs, "grads" in needs), desc=f"round {rnd + 1}")
-        seen += cfg.round_epochs * len(round_data)
-        eval_start = time.perf_counter()  # the per-round dev score is for the trace, not the method: not search cost
-        dev = evaluate(supernet.model, session.loader(session.dev_encoded, train=False), session.task)
-        eval_seconds = time.perf_counter() - eval_start
-        stats = supernet.unit_stats()
-        scores = _scores(stats, strategy, cfg.threshold)
+        if shared_stats is not None and rnd == 0:
+            stats, train_loss = shared_stats, history[-1]["train_loss"]
+        else:
+            seed_everything(session.cfg.seed, stage)
+            if cfg.reinit == "reinit":
+                supernet.reinitialise()
+            data = chunk(stream_data, position, schedule.round_examples, session.cfg.seed)
+            history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), session.cfg.train, epochs=1,
+                            collect=("activation" in needs, "grads" in needs), desc=f"round {rnd + 1}")
+            position += len(data)
+            seen += len(data)
+            stats, train_loss = supernet.unit_stats(), history[-1]["train_loss"]
+        scores = _scores(stats, {s for ss in strategy.values() for s in ss}, cfg.threshold)
         if cfg.strategy == "random":
             order, probs = random_order(supernet.alive, session.cfg.seed * 1000 + rnd), {}
         else:
-            probs = pruning_probabilities(hybrid_logits(scores, strategy, partition, supernet.alive, cfg.tau))
+            probs = pruning_probabilities(hybrid_logits(scores, strategy, partition, supernet.alive, cfg.tau, fair=cfg.fair_scores))
             order = prune_order(probs)
         before = list(supernet.alive)
-        pruned = []
-        for unit in order:  # top-k by p; the last round only until the budget holds
-            if len(pruned) == cfg.prune_per_round or params() <= budget:
-                break
-            if [u for u in supernet.alive if sizes[u] <= budget] == [unit]:
-                continue  # the last unit that fits the budget stays, or no configuration could meet it
+        pruned = _choose_pruned(order, sizes, before, budget, cfg.prune_per_round)
+        for unit in pruned:
             supernet.remove(unit)
-            pruned.append(unit)
+        pruned_rounds.append(pruned)
         rnd += 1
-        rounds_seconds += time.perf_counter() - start - eval_seconds
+        rounds_seconds += time.perf_counter() - start
+        dev = None
+        if cfg.eval_rounds:  # for the trace only: not part of the method, not search cost
+            dev = evaluate(supernet.model, session.loader(session.dev_encoded, train=False), session.task)
         append_jsonl(out / "trace.jsonl", {
             "round": rnd, "alive": [u.name for u in before], "pruned": [u.name for u in pruned],
             "scores": {c: {u.name: v for u, v in s.items()} for c, s in scores.items()},
             "hybrid": {u.name: p for u, p in probs.items()}, "trainable_params": params(), "budget": budget,
-            "train_loss": history[-1]["train_loss"], "dev": dev, "seconds": time.perf_counter() - start,
+            "train_loss": train_loss, "dev": dev, "seconds": time.perf_counter() - start,
         })
-        log(f"round {rnd}: pruned {', '.join(u.name for u in pruned)} -> {len(supernet.alive)} units, {params():,} params; dev {dev}")
+        log(f"round {rnd}: pruned {', '.join(u.name for u in pruned)} -> {len(supernet.alive)} units, {params():,} params")
         save_checkpoint(out, {"round": rnd, "alive": [u.name for u in supernet.alive], "warmup_done": True,
-                              "warmup_seconds": warmup_seconds, "rounds_seconds": rounds_seconds, "examples_seen": seen}, supernet)
-    result = SearchResult(supernet.alive, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)))
-    save_configuration(result.units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": budget,
-                       "trainable_params": params(), "strategy": cfg.strategy})
+                              "warmup_seconds": warmup_seconds, "rounds_seconds": rounds_seconds, "examples_seen": seen,
+                              "stream_position": position, "pruned_rounds": [[u.name for u in r] for r in pruned_rounds]}, supernet)
+    added = fill_budget(supernet.alive, pruned_rounds, sizes, budget) if cfg.strategy != "none" else []
+    units = sorted(set(supernet.alive) | set(added))
+    used = sum(sizes[u] for u in units)
+    if added:
+        log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {budget:,} params")
+    ties = tie_share(strategy) if cfg.strategy in ("hybrid", "hybrid-global") else None
+    result = SearchResult(units, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)), seen, ties, len(added))
+    save_configuration(units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": budget,
+                       "trainable_params": used, "strategy": cfg.strategy})
     write_json(out / "search.json", {**result.cost_metrics(), "budget": budget, "space_params": sum(sizes.values()),
-                                     "units": [u.name for u in result.units], "trainable_params": params()})
+                                     "space_units": len(space), "units": [u.name for u in units], "trainable_params": used,
+                                     "budget_used": used / budget, "schedule": schedule.to_dict(), "prior_loss": prior})
     return result
+
+
+def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, log):
+    """The map partition -> criteria for this search, and the warm-up examples it cost."""
+    cfg = session.cfg.search
+    if cfg.strategy == "random":
+        return {}, 0
+    if cfg.strategy not in ("hybrid", "hybrid-global"):
+        return uniform_strategy(cfg.strategy, labels), 0
+    if cfg.strategy_from:
+        F, strategy, _ = load_strategy(cfg.strategy_from)
+        check_strategy_covers(strategy, labels, source=str(cfg.strategy_from))
+        save_strategy(out, F, strategy, meta={"reused_from": str(cfg.strategy_from)})
+        return strategy, 0
+    F, strategy, leaning, pruned, examples = run_warmup(session, supernet, shared_stats, compact, partition, budget,
+                                                        schedule.turn_examples, log)
+    save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact), "warmup_examples": examples,
+                                          "tie_share": tie_share(strategy), "tiebreak_leaning": leaning})
+    return strategy, examples

@@ -1,46 +1,86 @@
-"""Warm-up (method.md §5): each criterion alone prunes the full supernet for a few turns on the
-compact subset d; how often it pruned each partition gives the tendency matrix F and the
-per-partition strategy S_H."""
+"""Warm-up (method.md §5) with a shared first turn: every criterion starts from the same trained
+supernet (the search's first turn, already trained and scored), prunes its k most prunable units,
+then trains on the compact subset d and prunes again for the remaining turns. Between criteria the
+supernet goes back to the shared state, and the search's rounds continue from it, so the first
+turn is paid for once."""
 
 from __future__ import annotations
 
-from prunepeft.criteria.scores import CRITERIA, needed_statistics, prunability, score
+from prunepeft.criteria.fair import oriented
+from prunepeft.criteria.scores import CRITERIA, needed_statistics, score
 from prunepeft.hybrid.warmup import assign_strategy, tendency_matrix
-from prunepeft.train.loop import train
+from prunepeft.train.loop import seed_everything, train
 
 STAGE_WARMUP = 100
 
 
-def run_warmup(session, space, compact_encoded, partition, budget: int, log=print):
-    """Each criterion prunes k units per turn, for at most `warmup_turns` turns and never below the
-    budget: on a small supernet, pruning further would remove nearly every unit under every
-    criterion and leave F uniform."""
+def criterion_order(name: str, stats: dict, threshold: float, fair: bool) -> list:
+    """Alive units, most prunable first under one criterion; ties in Unit order. Empty when the
+    criterion cannot tell the units apart (all equal, e.g. 'zeros' once no weight is exactly 0):
+    pruning by the tie-break alone would put the first layers into F for no reason."""
+    q = oriented(name, {u: score(name, st, threshold) for u, st in stats.items()}, fair)
+    if len(set(q.values())) <= 1:
+        return []
+    return sorted(q, key=lambda u: (-q[u], u))
+
+
+def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, log):
+    """Returns (F, strategy, leaning, {criterion: pruned unit names}, examples trained), where
+    leaning[s][P] is the mean prunability percentile of P's units under s at the shared turn (the
+    tie-break of F). Leaves the supernet as it found it: every unit alive, the shared weights."""
     cfg = session.cfg.search
+    space = list(supernet.alive)
+    units_state, head_state = supernet.unit_state_dict(), supernet.head_state_dict()
     pruned_by: dict[str, list] = {}
+    leaning: dict[str, dict[str, float]] = {}
     examples = 0
     for index, name in enumerate(CRITERIA):
-        stage = STAGE_WARMUP + index
-        supernet = session.build_supernet(space, stage=stage)
-        needs = needed_statistics([name])
-        pruned = []
+        leaning[name] = mean_percentile(criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores), partition)
+        stats, pruned = shared_stats, []
         for turn in range(cfg.warmup_turns):
-            if supernet.trainable_unit_params() <= budget:
+            if turn > 0:
+                stage = STAGE_WARMUP + 10 * index + turn
+                seed_everything(session.cfg.seed, stage)
+                needs = needed_statistics([name])
+                train(supernet, session.loader(compact, train=True, stage=stage), session.cfg.train,
+                      epochs=turn_examples / len(compact), collect=("activation" in needs, "grads" in needs),
+                      desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}")
+                examples += turn_examples
+                stats = supernet.unit_stats()
+            order = criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores)
+            if not order:
+                log(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
                 break
-            train(supernet, session.loader(compact_encoded, train=True, stage=stage * 100 + turn), session.cfg.train,
-                  epochs=cfg.warmup_epochs, collect=("activation" in needs, "grads" in needs), desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}")
-            examples += cfg.warmup_epochs * len(compact_encoded)
-            stats = supernet.unit_stats()
-            # most prunable first; ties in Unit order
-            order = sorted(supernet.alive, key=lambda u: (-prunability(name, score(name, stats[u], cfg.threshold)), u))
             for unit in order[: min(cfg.prune_per_round, len(order) - 1)]:
                 if supernet.trainable_unit_params() <= budget:
                     break
                 supernet.remove(unit)
                 pruned.append(unit)
+            if supernet.trainable_unit_params() <= budget:
+                break
         pruned_by[name] = pruned
         log(f"warm-up {name}: pruned {', '.join(u.name for u in pruned)}")
+        for unit in pruned:  # back to the shared state
+            supernet.add(unit)
+        supernet.load_unit_state_dict(units_state)
+        supernet.load_head_state_dict(head_state)
     sizes: dict[str, int] = {}
     for unit in space:
         sizes[partition(unit)] = sizes.get(partition(unit), 0) + 1
     F = tendency_matrix(pruned_by, partition, sizes)
-    return F, assign_strategy(F), {c: [u.name for u in us] for c, us in pruned_by.items()}, examples
+    return F, assign_strategy(F, leaning), leaning, {c: [u.name for u in us] for c, us in pruned_by.items()}, examples
+
+
+def mean_percentile(order: list, partition) -> dict[str, float]:
+    """partition -> mean prunability percentile of its units in one criterion's order (1 = most
+    prunable); {} for a criterion that could not tell the units apart. Breaks ties of F."""
+    n = len(order)
+    sums: dict[str, list[float]] = {}
+    for rank, unit in enumerate(order):
+        sums.setdefault(partition(unit), []).append(1.0 - rank / max(1, n - 1))
+    return {label: sum(v) / len(v) for label, v in sums.items()}
+
+
+def tie_share(strategy: dict) -> float:
+    """Share of partitions whose strategy is a tie of several criteria."""
+    return sum(len(c) > 1 for c in strategy.values()) / len(strategy) if strategy else 0.0

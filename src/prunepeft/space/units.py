@@ -86,8 +86,8 @@ def parse_space_entry(text: str) -> list[tuple[str, int, str]]:
     family, _, targets = str(text).strip().partition(":")
     kind, sep, size = family.rpartition("-")
     if not sep or kind not in KINDS:
-        raise UserError(f"search space entry {text!r} must be KIND-SIZE[:TARGETS] with KIND in {', '.join(KINDS)}, "
-                        "e.g. lora-4:q,k,v,o,ffn_in,ffn_out or adapter-16")
+        raise UserError(f"search space entry {text!r}: unknown unit kind {kind or family!r}; an entry is KIND-SIZE[:TARGETS] "
+                        f"with KIND in {', '.join(KINDS)}, e.g. lora-4:q,k,v,o,ffn_in,ffn_out or adapter-16")
     try:
         value = int(size)
     except ValueError:

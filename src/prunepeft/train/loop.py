@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from prunepeft.errors import UserError
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.metrics import compute_metrics
 
@@ -40,9 +41,10 @@ def seed_everything(seed: int, stage: int = 0) -> None:
 
 @dataclass
 class TrainConfig:
-    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate of PEFT units"})
+    # one rule for every method, chosen on SST-2 train/dev with the habit (LoRA r=8 on q,v): docs/method-notes.md
+    learning_rate: float = field(default=3e-3, metadata={"help": "learning rate of PEFT units (every method alike)"})
     kind_learning_rates: dict = field(default_factory=dict, metadata={"help": "per-kind override, e.g. {adapter: 5e-4}"})
-    head_learning_rate: float = field(default=1e-3, metadata={"help": "learning rate of the classification head"})
+    head_learning_rate: float = field(default=3e-3, metadata={"help": "learning rate of the classification head"})
     full_learning_rate: float = field(default=5e-5, metadata={"help": "backbone learning rate of --method full"})
     weight_decay: float = 0.0
     warmup_ratio: float = 0.06
@@ -96,12 +98,16 @@ def train(
     desc: str = "train",
     on_epoch: Callable[[dict], None] | None = None,
     show_progress: bool = True,
+    groups: list[dict] | None = None,
+    after_step: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Train the alive units and the head for `epochs` (fractions allowed). `collect` =
-    (activation, gradients) turns on the statistics the pruning criteria need."""
+    (activation, gradients) turns on the statistics the pruning criteria need. `groups` replaces
+    the supernet's parameter groups and `after_step(step)` runs after each optimiser step (both
+    for peft-trained baselines such as AdaLoRA)."""
     acc = accelerator()
     supernet.set_trainable()
-    groups = param_groups(supernet, cfg)
+    groups = groups or param_groups(supernet, cfg)
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     total_steps = max(1, math.ceil(epochs * len(train_loader)))
     from transformers import get_linear_schedule_with_warmup
@@ -116,17 +122,23 @@ def train(
     start = time.perf_counter()
     while step < total_steps:
         model.train()
-        running, n = 0.0, 0
+        running, n, losses = 0.0, 0, []
         for batch in loader:
             loss = model(**batch).loss
+            if not torch.isfinite(loss):
+                raise UserError(f"{desc}: the training loss became {loss.item()} at step {step + 1}; nothing was saved from this run. "
+                                "Lower the learning rate (--learning-rate) or check the data for extreme values")
             acc.backward(loss)
             supernet.accumulate_gradients()
             if cfg.max_grad_norm:
                 acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
+            if after_step:
+                after_step(step + 1)
             optimizer.zero_grad(set_to_none=True)
             running += loss.item()
+            losses.append(loss.item())
             n += 1
             step += 1
             bar.update(1)
@@ -134,7 +146,9 @@ def train(
             if step >= total_steps:
                 break
         epoch += 1
-        record = {"epoch": epoch, "steps": step, "train_loss": running / max(n, 1), "seconds": time.perf_counter() - start}
+        tail = losses[len(losses) // 2:]  # the second half: where training has got to
+        record = {"epoch": epoch, "steps": step, "train_loss": running / max(n, 1), "tail_loss": sum(tail) / max(1, len(tail)),
+                  "seconds": time.perf_counter() - start}
         if dev_loader is not None and task is not None:
             eval_start = time.perf_counter()
             record["dev"] = evaluate(model, dev_loader, task)

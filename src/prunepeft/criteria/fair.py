@@ -1,0 +1,51 @@
+"""Fair scores across kinds, sizes and targets: each unit is judged against its peers.
+
+Raw criterion scores are not comparable across units of different shape or parameterisation:
+mean w^2 of a LoRA unit is dominated by its kaiming-initialised A (whose scale depends on the
+input width, so FFN-output units look "smaller" than attention units), a freshly initialised B
+is all zeros (the 'zeros' and 'threshold' criteria then see LoRA as dead), and an adapter's
+statistics live on another scale again. The rule (docs/method-notes.md, "Fair scores"):
+
+    peers(m)   = the alive units with m's kind, size and target (same shapes and init, other layers)
+    q_s(m)     = -log((raw_s(m) + eps) / (median_peers raw_s + eps))   criteria that prune the lowest
+    q_s(m)     =  raw_s(m) - median_peers raw_s                        fractions that prune the highest
+    eps        = 1e-12 + 1e-6 * |median|
+
+so q_s = 0 for a unit at its peers' median and the units compared across groups are those that
+fall furthest below their own peers. Larger q = more prunable, as `prunability`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from prunepeft.criteria.scores import get_criterion, prunability
+
+
+def relative_prunability(criterion: str, raw: dict) -> dict:
+    """unit -> prunability relative to its peers (see the module docstring)."""
+    c = get_criterion(criterion)
+    groups: dict[str, list] = {}
+    for unit in raw:
+        groups.setdefault(unit.key, []).append(unit)
+    out = {}
+    for members in groups.values():
+        median = statistics.median(float(raw[u]) for u in members)
+        eps = 1e-12 + 1e-6 * abs(median)
+        for u in members:
+            v = float(raw[u])
+            if not math.isfinite(v):
+                raise ValueError(f"criterion {criterion!r} gave unit {u.name} a non-finite score {v!r}")
+            if c.prune_first == "lowest":
+                out[u] = -math.log(max(v, 0.0) + eps) + math.log(max(median, 0.0) + eps)
+            else:
+                out[u] = v - median
+    return out
+
+
+def oriented(criterion: str, raw: dict, fair: bool) -> dict:
+    """Prunability of every unit of `raw` under one criterion: peer-relative when `fair`."""
+    if fair:
+        return relative_prunability(criterion, raw)
+    return {u: prunability(criterion, v) for u, v in raw.items()}

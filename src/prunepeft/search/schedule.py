@@ -1,0 +1,81 @@
+"""How much training the search may do: `--search-cost R` turned into examples per stage.
+
+The rule (docs/method-notes.md, "Search cost"): the search's training work is at most R times the
+final training's, where work = examples x the per-example cost of the network being trained:
+
+    cost(net) = 2 * backbone params + 3 * trainable unit params + units * 2 * backbone params / 128
+
+(a frozen weight costs a forward and an input-gradient product per token, a trained one also
+its weight gradient; each unit also launches its own small kernels, which on MiniLM cost about
+1/128 of the backbone's pass per unit: measured 22.7 ms per example with 12 LoRA units, 26.7 ms
+with 36, 1 thread). The final network is priced at the budget with the number of units of
+that size, the search at the whole supernet, so
+
+    search examples S = R * (epochs * N) * cost(budget) / cost(supernet).
+
+S is split: a shared first turn (the warm-up's first turn for every criterion, which is also
+the first pruning round), the other criteria's warm-up turns, and the pruning rounds. Every
+stage has a floor (a few optimiser steps), so a search on small data costs more than R: that
+floor is the minimum work a search needs (`floor_examples`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+SHARED_SHARE = 0.25  # of S: the shared first turn (and first round)
+TURNS_SHARE = 0.25  # of S: the per-criterion warm-up turns after the shared one
+MIN_SHARED_STEPS = 16  # the shared turn must train the supernet to a learned state first
+MIN_TURN_STEPS = 2
+MIN_ROUND_STEPS = 4
+
+
+@dataclass(frozen=True)
+class Schedule:
+    search_examples: int  # S before floors
+    shared_examples: int
+    turn_examples: int  # each criterion's turn after the shared one
+    round_examples: int  # each pruning round after the first
+    rounds: int  # expected pruning rounds (the shared turn is round 1)
+    turns: int  # warm-up turns per criterion (the first is shared)
+    criteria: int
+    floored: bool  # some stage was raised to its floor: the search costs more than R
+
+    @property
+    def planned_examples(self) -> int:
+        return self.shared_examples + self.criteria * (self.turns - 1) * self.turn_examples + (self.rounds - 1) * self.round_examples
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "planned_examples": self.planned_examples}
+
+
+UNIT_OVERHEAD = 1 / 128  # of the backbone's per-token cost, per unit (kernel launches of small matmuls)
+
+
+def network_cost(backbone_params: int, unit_params: int, units: float) -> float:
+    return 2 * backbone_params * (1 + UNIT_OVERHEAD * units) + 3 * unit_params
+
+
+def expected_rounds(sizes: list[int], budget: int, k: int) -> int:
+    """Rounds of k removals until the budget holds, removing average-size units."""
+    n = len(sizes)
+    mean = sum(sizes) / n
+    keep = min(n, max(1, int(budget // mean)))
+    return max(1, math.ceil((n - keep) / k))
+
+
+def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
+         k: int, turns: int, criteria: int, batch_size: int) -> Schedule:
+    """Examples per stage for a search of relative cost `cost_ratio` (R)."""
+    supernet = network_cost(backbone_params, sum(sizes), len(sizes))
+    final = network_cost(backbone_params, budget, budget / (sum(sizes) / len(sizes)))
+    total = int(cost_ratio * final_examples * final / supernet)
+    rounds = expected_rounds(sizes, budget, k)
+    shared = max(int(SHARED_SHARE * total), MIN_SHARED_STEPS * batch_size)
+    other_turns = criteria * (turns - 1)
+    turn = max(int(TURNS_SHARE * total / other_turns), MIN_TURN_STEPS * batch_size) if other_turns else 0
+    rest = total - int(SHARED_SHARE * total) - (int(TURNS_SHARE * total) if other_turns else 0)
+    per_round = max(int(rest / max(1, rounds - 1)), MIN_ROUND_STEPS * batch_size)
+    planned = shared + other_turns * turn + (rounds - 1) * per_round
+    return Schedule(total, shared, turn, per_round, rounds, turns, criteria, floored=planned > total)

@@ -1,0 +1,103 @@
+"""The AdaLoRA baseline (Zhang et al. 2023), trained by HF peft itself on the same harness (data,
+optimiser, schedule, seeds, evaluation) as every other method, ending at the same parameter count.
+
+AdaLoRA starts every linear of every layer (as `lora-all`) at rank `INIT_R` and prunes rank
+triplets during training by an EMA of |w * dL/dw| with an uncertainty term, on a cubic schedule.
+Its final budget is a number of rank triplets; a triplet on a module (d_in -> d_out) costs
+d_in + d_out + 1 parameters, so prunepeft sets the allocator's final rank budget to
+budget / (mean cost of a triplet) and reports the parameters actually kept (nonzero triplets).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from prunepeft.config import to_dict
+from prunepeft.io import append_jsonl, write_json
+from prunepeft.modules.kinds import TARGETS
+from prunepeft.search.budget import parse_budget
+from prunepeft.supernet.arch import inspect_model
+from prunepeft.supernet.loading import load_classifier
+from prunepeft.train.fixed import STAGE_FINAL
+from prunepeft.train.loop import seed_everything, train
+
+INIT_R = 4
+TINIT, TFINAL, DELTA_T = 0.1, 0.25, 10  # shares of the steps, and steps between allocations (AdaLoRA paper's habits)
+
+
+class PeftTrainee:
+    """What `train` needs from a model whose trainable parameters peft manages."""
+
+    train_backbone = False
+
+    def __init__(self, model):
+        self.model = model
+
+    def set_trainable(self) -> None:  # peft already froze the base and left its own tensors trainable
+        pass
+
+    def accumulate_gradients(self) -> None:
+        pass
+
+
+def kept_params(model) -> tuple[int, int]:
+    """(parameters in nonzero rank triplets, parameters allocated) of an AdaLoRA model."""
+    kept = allocated = 0
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_E") and "default" in module.lora_E:
+            e = module.lora_E["default"]
+            cost = module.in_features + module.out_features + 1
+            kept += int((e != 0).sum()) * cost
+            allocated += e.numel() * cost
+    return kept, allocated
+
+
+def train_adalora(session, out_dir: Path) -> dict:
+    from peft import AdaLoraConfig, get_peft_model
+
+    cfg = session.cfg
+    out_dir = Path(out_dir)
+    write_json(out_dir / "config.json", to_dict(cfg))
+    seed_everything(cfg.seed, STAGE_FINAL)
+    model = load_classifier(session.model_path, session.task.num_labels, session.task.is_regression, session.tokenizer)
+    arch = inspect_model(model, cfg.arch)
+    backbone = sum(p.numel() for p in model.parameters())
+    budget = parse_budget(cfg.search.budget, backbone)
+    targets = [n for sites in arch.sites for t in TARGETS for n in sites.linears(t)]
+    costs = [model.get_submodule(n).in_features + model.get_submodule(n).out_features + 1 for n in targets]
+    final_ranks = max(1, round(budget / (sum(costs) / len(costs))))
+    loader = session.loader(session.train_encoded, train=True, stage=STAGE_FINAL)
+    total = max(1, math.ceil(cfg.train.num_train_epochs * len(loader)))
+    config = AdaLoraConfig(init_r=INIT_R, target_r=max(1, final_ranks // len(targets)), tinit=int(TINIT * total),
+                           tfinal=int(TFINAL * total), deltaT=min(DELTA_T, max(1, total // 20)), total_step=total,
+                           lora_alpha=INIT_R, target_modules=targets, modules_to_save=list(arch.head), task_type="SEQ_CLS")
+    peft_model = get_peft_model(model, config)
+    peft_model.base_model.rankallocator.target_bgt = final_ranks  # the exact final rank budget
+    head = {id(p) for h in arch.head for p in peft_model.base_model.model.get_submodule(h).modules_to_save.parameters()}
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in head], "lr": cfg.train.learning_rate, "name": "adalora"},
+              {"params": [p for p in trainable if id(p) in head], "lr": cfg.train.head_learning_rate, "name": "head"}]
+    log_path = out_dir / "epochs.jsonl"
+    log_path.unlink(missing_ok=True)
+    print(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> {final_ranks} rank triplets in all (~{budget:,} params), {total} steps")
+    start = time.perf_counter()
+    history = train(PeftTrainee(peft_model), loader, cfg.train, epochs=cfg.train.num_train_epochs, task=session.task,
+                    dev_loader=session.loader(session.dev_encoded, train=False), desc="train adalora",
+                    on_epoch=lambda r: append_jsonl(log_path, r), groups=groups,
+                    after_step=lambda step: peft_model.base_model.update_and_allocate(step))
+    seconds = time.perf_counter() - start
+    kept, allocated = kept_params(peft_model)
+    peft_model.save_pretrained(str(out_dir / "adalora"))
+    head_params = sum(p.numel() for p in trainable if id(p) in head)
+    metrics = {
+        "task": session.task.name, "metric": session.task.metric, "metrics": history[-1]["dev"],
+        "score": history[-1]["dev"][session.task.metric], "trainable_params": kept, "allocated_params": allocated,
+        "head_params": head_params, "backbone_params": backbone, "trainable_percent": 100.0 * kept / backbone,
+        "num_units": 0, "final_rank_triplets": final_ranks, "train_samples": len(session.train_encoded),
+        "dev_samples": len(session.dev_encoded), "num_labels": session.task.num_labels, "is_regression": session.task.is_regression,
+        "seconds": seconds, "train_seconds": history[-1]["seconds"], "seed": cfg.seed, "method": "adalora",
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

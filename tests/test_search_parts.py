@@ -1,0 +1,117 @@
+"""The parts of the budgeted search, with hand-computed values: fair (peer-relative) scores, the
+budget fill, the cost schedule, the training stream, the "has learned" check, the tie share and
+the equal-budget baselines."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from prunepeft.baselines import baseline_units, probe_count
+from prunepeft.criteria.fair import relative_prunability
+from prunepeft.criteria.scores import UnitStats
+from prunepeft.hybrid.combine import hybrid_logits, prune_order, pruning_probabilities
+from prunepeft.search.learned import has_learned, prior_loss
+from prunepeft.search.loop import fill_budget
+from prunepeft.search.schedule import network_cost, plan
+from prunepeft.search.stream import chunk
+from prunepeft.search.warmup_run import criterion_order, tie_share
+from prunepeft.space.units import Unit
+
+pytestmark = pytest.mark.usefixtures("tiny_env")
+
+
+def test_fair_scores_compare_units_with_their_peers():
+    """LoRA units (mean w^2 ~ 1e-4: a kaiming A and a small B) and adapters (~1e-1) on one raw
+    scale: the raw 'weight' criterion prunes every LoRA unit before any adapter. Peer-relative,
+    the unit furthest below its own peers goes first: the adapter at a tenth of its peers' value."""
+    lora = [Unit(layer, "lora", 8, "q") for layer in range(4)]
+    adapters = [Unit(layer, "adapter", 16) for layer in range(4)]
+    raw = {lora[0]: 1.0e-4, lora[1]: 1.1e-4, lora[2]: 0.9e-4, lora[3]: 0.5e-4,   # peers' median 0.95e-4
+           adapters[0]: 0.1, adapters[1]: 0.1, adapters[2]: 0.01, adapters[3]: 0.1}  # adapters[2]: a tenth
+    units = lora + adapters
+    strategy = {"all": ["weight"]}
+
+    def order(fair):
+        probs = pruning_probabilities(hybrid_logits({"weight": raw}, strategy, lambda u: "all", units, fair=fair))
+        return prune_order(probs)
+
+    assert set(order(fair=False)[:4]) == set(lora)  # the bias: every LoRA unit first
+    assert order(fair=True)[:2] == [adapters[2], lora[3]]
+    q = relative_prunability("weight", raw)
+    assert q[adapters[2]] == pytest.approx(math.log(10), rel=1e-5)
+    assert q[lora[3]] == pytest.approx(math.log(0.95 / 0.5), rel=1e-5)
+    assert q[lora[0]] == pytest.approx(-math.log(1.0 / 0.95), rel=1e-5)
+
+
+def test_fair_fractions_are_differences_to_the_peer_median():
+    units = [Unit(layer, "lora", 4, "v") for layer in range(3)]
+    q = relative_prunability("zeros", {units[0]: 0.5, units[1]: 0.25, units[2]: 0.75})
+    assert [q[u] for u in units] == [0.0, -0.25, 0.25]
+
+
+def test_a_criterion_that_cannot_tell_units_apart_prunes_nothing_in_the_warmup():
+    units = [Unit(layer, "lora", 4, "q") for layer in range(3)]
+    stats = {u: UnitStats(weights=[torch.ones(2, 2)]) for u in units}
+    assert criterion_order("zeros", stats, 1e-3, fair=True) == []
+    stats[units[2]] = UnitStats(weights=[torch.tensor([[0.0, 1.0], [1.0, 1.0]])])
+    assert criterion_order("zeros", stats, 1e-3, fair=True)[0] == units[2]
+
+
+def test_fill_gives_back_the_last_pruned_units_that_fit():
+    a, b, c, d, e = (Unit(i, "lora", 4, "q") for i in range(5))
+    sizes = {a: 30, b: 30, c: 10, d: 20, e: 25}
+    # alive a: 30 of a 100 budget; pruned in round 1: [b], in round 2: [d, c] (d most prunable)
+    added = fill_budget([a], [[e], [b], [d, c]], sizes, budget=100)
+    # last round first, least prunable first: c (40), d (60), then round 2's b (90); e (115) does not fit
+    assert added == [c, d, b]
+    assert fill_budget([a], [[b]], sizes, budget=30) == []
+
+
+def test_schedule_meets_the_cost_ratio_above_its_floors():
+    sizes = [3072] * 24 + [7680] * 12  # lora-4 on q,k,v,o / ffn_in,ffn_out of MiniLM's 6 layers
+    common = dict(backbone_params=22_713_216, budget=73_728, sizes=sizes, k=4, turns=2, criteria=6, batch_size=32)
+    big = plan(cost_ratio=0.3, final_examples=3 * 10_000, **common)
+    assert not big.floored
+    final = network_cost(22_713_216, 73_728, 73_728 / (sum(sizes) / len(sizes)))
+    supernet = network_cost(22_713_216, sum(sizes), len(sizes))
+    work = big.planned_examples * supernet / (3 * 10_000 * final)
+    assert 0.28 <= work <= 0.30 + 1e-9
+    assert big.rounds == 5  # (36 - 18 units kept on average) / k=4, rounded up
+    small = plan(cost_ratio=0.3, final_examples=3 * 500, **common)
+    assert small.floored and small.shared_examples == 16 * 32 and small.round_examples == 4 * 32
+
+
+def test_stream_chunks_are_consecutive_and_cover_every_example_once_per_pass():
+    data = list(range(10))
+    first, second = chunk(data, 0, 6, seed=1), chunk(data, 6, 4, seed=1)
+    assert sorted(first + second) == data
+    assert chunk(data, 6, 4, seed=1) == second  # a resumed search sees the same examples
+    assert len(chunk(data, 8, 5, seed=1)) == 5  # crosses into the next pass
+
+
+def test_prior_loss_and_learned():
+    rows = [{"labels": 0}] * 3 + [{"labels": 1}]
+    h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert prior_loss(rows, False) == pytest.approx(h)
+    assert prior_loss([{"labels": 1.0}, {"labels": 3.0}], True) == pytest.approx(1.0)
+    assert has_learned(0.9 * h, h, 0.95) and not has_learned(0.96 * h, h, 0.95)
+
+
+def test_tie_share():
+    assert tie_share({"a/b0": ["taylor"], "a/b1": ["taylor", "gradient"], "a/b2": ["weight"], "a/b3": ["zeros"]}) == 0.25
+
+
+def test_equal_budget_baselines(bert_case):
+    sn = bert_case.supernet()  # hidden 32, FFN 64, 3 layers
+    lora = baseline_units("lora", sn, 3 * 8 * 2 * 64)  # r=8 on q,v: 8 * (32 + 32) per projection
+    assert {(u.size, u.target) for u in lora} == {(8, "q+v")} and len(lora) == 3
+    budget = 3000
+    everything = baseline_units("lora-all", sn, budget)
+    assert {u.target for u in everything} == {"q", "k", "v", "o", "ffn_in", "ffn_out"}
+    used = probe_count(sn, everything)
+    assert used <= budget and budget - used < 64 + 32  # no module's next rank (64 or 96 params) still fits
+    adapter = baseline_units("adapter", sn, budget)
+    assert probe_count(sn, adapter) <= budget < probe_count(sn, [Unit(u.layer, "adapter", u.size + 1) for u in adapter])
