@@ -42,10 +42,37 @@ SEARCH_FLAGS = {
 }
 
 
+def _field_help(key: str) -> str:
+    """The config field's own description and default, for --help."""
+    import dataclasses
+
+    from prunepeft.config import RunConfig
+
+    target, fields = RunConfig(), None
+    for part in key.split("."):
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        value = getattr(target, part)
+        if dataclasses.is_dataclass(value):
+            target = value
+    f = fields[key.split(".")[-1]]
+    text = f.metadata.get("help", "")
+    default = value if not isinstance(value, list) else " ".join(map(str, value)) or "none"
+    return f"{text} (default: {default}; config key {key})".lstrip()
+
+
+SPACE_HELP = ("search space, one entry per unit family: KIND-SIZE[:TARGETS]; each comma-separated target gives one unit "
+              "per layer, '+' joins targets into one unit. Kinds: {kinds}. Targets: q, k, v, o (attention), ffn_in (up, and "
+              "gate), ffn_out (down). E.g. lora-4:q,k,v,o,ffn_in,ffn_out adapter-16; the paper's space is lora-8:q+v adapter-128")
+
+
 def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
+    from prunepeft.modules.kinds import describe
+
     for flag, key in flags.items():
         nargs = "+" if flag in ("--text-columns", "--space", "--compare") else None
-        p.add_argument(flag, dest=key.replace(".", "__"), nargs=nargs, default=None, help=f"config key {key}")
+        text = SPACE_HELP.format(kinds=describe()) + f" (default: {_field_help(key).split('(default: ')[1]}" if flag == "--space" else _field_help(key)
+        p.add_argument(flag, dest=key.replace(".", "__"), nargs=nargs, default=None, metavar=flag[2:].upper().replace("-", "_"),
+                       help=text.replace("%", "%%"))
 
 
 def _resolve(args, flags: dict):

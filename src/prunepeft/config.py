@@ -88,6 +88,8 @@ def _coerce(value, type_name: str, name: str):
             return int(value)
         if base == "float":
             return float(value)
+        if base == "list" and isinstance(value, str) and not value.lstrip().startswith("["):
+            return value.split()  # "lora-4:q,k adapter-16": space-separated, commas stay inside an entry
         if base in ("list", "dict") and isinstance(value, str):
             value = yaml.safe_load(value)
         if base == "list" and not isinstance(value, list):
