@@ -3,11 +3,9 @@ query+value of every layer) and PrunePEFT searching at each of those budgets.
 
     python benchmarks/budget.py [--ranks 2 4 8 16] [--seeds 1] [--task sst2]
 
-PrunePEFT searches lora-8 + adapter-32 in every layer, except when the budget is above LoRA r=8
-(r = 16): then lora-16 + adapter-64, so the supernet stays well above the budget
-(`--space-rule fixed`). `--space-rule scaled` searches lora-r + adapter-4r at every budget instead
-(supernet ~3x the budget, every unit below it). Runs share quality.py's work dir and settings:
-the r = 8 runs are quality.py's `lora` and `prunepeft`.
+PrunePEFT searches its default space (LoRA r=4 on every linear: 165,888 parameters on MiniLM, above
+every budget of the sweep). Runs share quality.py's work dir and settings: the r = 8 runs are
+quality.py's `lora` and `prunepeft`.
 """
 
 from __future__ import annotations
@@ -20,19 +18,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import quality
 
-SMOKE_RANKS = [4, 16]
+SMOKE_RANKS = [2, 4]
 
 
-def space(rank: int, smoke: bool, rule: str = "fixed") -> list[str]:
-    base = rank if rule == "scaled" else max(8, rank)
-    return [f"lora-{base}", f"adapter-{base if smoke else 4 * base}"]  # smoke: narrow adapters fit the tiny budgets
+def space(smoke: bool) -> list[str]:
+    from prunepeft.config import DEFAULT_SPACE
+
+    return ["lora-4:q,k,v,o"] if smoke else list(DEFAULT_SPACE)  # smoke: the tiny model's space of quality.py
 
 
-def jobs_for(rank: int, budget: int, *, smoke: bool, rule: str, seeds, common_kw: dict) -> list[dict]:
+def jobs_for(rank: int, budget: int, *, smoke: bool, seeds, common_kw: dict) -> list[dict]:
     lora_name = "lora" if rank == 8 else f"lora-r{rank}"
-    family = space(rank, smoke, rule)
-    search_name = "prunepeft" if rank == 8 else f"prunepeft-b{budget}" + ("-scaled" if rule == "scaled" else "")
-    searched = quality.method_spec("prunepeft", budget, 16)[0] + [f"search.space=[{','.join(family)}]"]
+    family = space(smoke)
+    search_name = "prunepeft" if rank == 8 else f"prunepeft-b{budget}"
+    searched = quality.method_spec("prunepeft", budget)[0] + [f"search.space={' '.join(family)}"]
     out = []
     for seed in seeds:
         out.append({**quality.make_job(method="lora", seed=seed, name=lora_name,
@@ -117,8 +116,6 @@ def main(argv=None) -> int:
     p.add_argument("--task", default="sst2", choices=list(quality.TASKS))
     p.add_argument("--ranks", type=int, nargs="+", default=[2, 4, 8, 16])
     p.add_argument("--max-train-samples", type=int, default=None, help="override the train subset size")
-    p.add_argument("--space-rule", choices=["fixed", "scaled"], default="fixed",
-                   help="fixed: lora-8 + adapter-32 (lora-16 + adapter-64 above r=8); scaled: lora-r + adapter-4r")
     args = p.parse_args(argv)
     if args.smoke:
         args.seeds, args.ranks = args.seeds[:1], [r for r in args.ranks if r in SMOKE_RANKS] or SMOKE_RANKS
@@ -129,8 +126,8 @@ def main(argv=None) -> int:
         extra = [o for o in quality.SMOKE_EXTRA if not o.startswith("search.space=")] if args.smoke else []
         settings = quality.task_settings(args.task, args.smoke, args.max_train_samples)
         kw = {"task": args.task, "settings": settings, "model": model, "data_dir": data_dir, "work": work,
-              "budget": 0, "adapter_width": 16, "extra": extra + args.extra}
-        jobs = [j for r in args.ranks for j in jobs_for(r, budgets[r], smoke=args.smoke, rule=args.space_rule, seeds=args.seeds, common_kw=kw)]
+              "budget": 0, "extra": extra + args.extra}
+        jobs = [j for r in args.ranks for j in jobs_for(r, budgets[r], smoke=args.smoke, seeds=args.seeds, common_kw=kw)]
         records, failures = common.run_many(jobs, args.report_only)
     summary = summarise(records, args.ranks, budgets)
     payload = common.base_payload("budget", args, started)
@@ -138,7 +135,7 @@ def main(argv=None) -> int:
                                  "report_only": args.report_only},
                     "task": args.task, "task_settings": settings, "ranks": args.ranks,
                     "budgets": {str(r): b for r, b in budgets.items()},
-                    "space_rule": args.space_rule, "spaces": {str(r): space(r, args.smoke, args.space_rule) for r in args.ranks},
+                    "spaces": {str(r): space(args.smoke) for r in args.ranks},
                     "summary": summary, "runs": records, "failures": failures})
     plot(summary, Path(args.out) / "budget.png", args.task)
     common.write_results(args.out, "budget", payload, markdown(payload))

@@ -59,3 +59,13 @@ def test_two_kinds_on_24_layers_give_8_partitions():
     units = [Unit(i, k, s) for i in range(24) for k, s in (("lora", 32), ("adapter", 128))]
     assert len({partition_of(u, 24) for u in units}) == 8
     assert len({partition_of(u, 24, use_blocks=False) for u in units}) == 2
+
+
+def test_space_syntax():
+    from prunepeft.space.units import Unit, parse_space
+
+    assert parse_space(["lora-4:q,k", "lora-8:q+v", "adapter-16", "dora-2"]) == [
+        ("lora", 4, "q"), ("lora", 4, "k"), ("lora", 8, "q+v"), ("adapter", 16, "ffn_out"), ("dora", 2, "q+v")]
+    assert Unit(3, "lora", 8).name == "lora-8@3" and Unit(3, "lora", 8, "v+q").target == "q+v"
+    assert Unit.parse("lora-4:ffn_in@2") == Unit(2, "lora", 4, "ffn_in")
+    assert Unit.parse(Unit(1, "lora", 2, "o").name) == Unit(1, "lora", 2, "o")

@@ -123,6 +123,10 @@ def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
     (["--warmup-samples", "1"], "label"),
     (["--space", "lora-0"], "positive"),
     (["--space", "prefix-8"], "kind"),
+    (["--space", "lora-4:q,q"], "twice"),
+    (["--space", "lora-4:qq"], "cannot attach"),
+    (["--space", "adapter-8:q"], "cannot attach"),
+    (["--space", "lora-4:q,"], "empty target"),
 ])
 def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
     out = tmp_path / "bad"
@@ -143,6 +147,22 @@ def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):
     assert metrics["search_seconds"] == pytest.approx(metrics["warmup_seconds"] + metrics["rounds_seconds"])
     for name in ("report.md", "structure.png", "tendency.png", "trace.png", "weights.safetensors", "strategy.json"):
         assert (out / name).is_file(), name
+
+
+def test_run_compare_trains_the_baselines_and_reports_them(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    args = search_args(tiny_dir, out, "--fidelity", "low", "--num-train-epochs", "1", "--compare", "lora", "lora-all",
+                       "--space", "lora-2:q,k,v,o,ffn_in,ffn_out")
+    args[0] = "run"
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainable_params"] >= 0.95 * 2000  # the fill uses the budget
+    assert metrics["warmup_tie_share"] is not None
+    for method in ("lora", "lora-all"):
+        baseline = json.loads((out / "compare" / method / "metrics.json").read_text())
+        assert baseline["trainable_params"] <= 2000 and baseline["train_samples"] == metrics["train_samples"]
+    report = (out / "report.md").read_text()
+    assert "Did the search pay off?" in report and "| lora-all |" in report and "share of partitions whose strategy is a tie" in report
 
 
 def test_budget_that_only_the_smallest_kind_fits(tiny_dir, tmp_path):

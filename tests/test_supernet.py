@@ -24,9 +24,25 @@ MIXED = [
 def _own_params(sn, unit) -> int:
     """Count the parameters of the unit's modules as built, independently of unit_parameters."""
     total = 0
-    for host, family in ((h, unit.family) for _, h in sn._parts[unit]):
-        total += sum(p.numel() for p in host.deltas[family].parameters())
+    for _, host in sn._parts[unit]:
+        total += sum(p.numel() for p in host.deltas[unit.key].parameters())
     return total
+
+
+@pytest.mark.parametrize("target", ["q", "k", "v", "o", "ffn_in", "ffn_out", "q+v"])
+def test_param_count_of_every_target(case, target):
+    sn = case.supernet()
+    d, r = case.config.hidden_size, 3
+    kv, f = case.family.value_out, case.config.intermediate_size
+    gated = case.name in ("llama", "qwen2")  # ffn_in = gate and up
+    expected = {"q": r * 2 * d, "k": r * (d + kv), "v": r * (d + kv), "o": r * 2 * d,
+                "ffn_in": r * (d + f) * (2 if gated else 1), "ffn_out": r * (f + d), "q+v": r * 2 * d + r * (d + kv)}[target]
+    unit = Unit(1, "lora", r, target)
+    assert sn.param_count(unit) == expected
+    sn.add(unit)
+    assert _own_params(sn, unit) == expected == sn.trainable_unit_params()
+    sn.remove(unit)
+    assert sn.alive == []
 
 
 @pytest.mark.parametrize("kind", KINDS)
