@@ -21,10 +21,10 @@ import quality
 SMOKE_RANKS = [2, 4]
 
 
-def space(smoke: bool) -> list[str]:
+def space(smoke: bool) -> list[str]:  # the same in smoke mode: above the tiny model's budgets too
     from prunepeft.config import DEFAULT_SPACE
 
-    return ["lora-4:q,k,v,o"] if smoke else list(DEFAULT_SPACE)  # smoke: the tiny model's space of quality.py
+    return list(DEFAULT_SPACE)
 
 
 def jobs_for(rank: int, budget: int, *, smoke: bool, seeds, common_kw: dict) -> list[dict]:

@@ -29,9 +29,9 @@ TASKS = {  # the task's data name, train subset (stratified, a function of the s
     "movie": {"data": "movie-sentiment", "max_train_samples": None, "max_length": 64},
 }
 SMOKE_TASK = {"max_train_samples": 48, "max_length": 32}
-# a tiny random model learns little: a higher learning rate and a lower "has learned" bar; a space whose units fit its budget
+# a tiny random model learns little: a higher learning rate and a lower "has learned" bar
 SMOKE_EXTRA = ["train.per_device_train_batch_size=16", "search.warmup_samples=16", "train.learning_rate=1e-2",
-               "train.head_learning_rate=1e-2", "search.learned_ratio=1.0", "search.space=lora-4:q,k,v,o"]
+               "train.head_learning_rate=1e-2", "search.learned_ratio=1.0"]
 EPOCHS, SMOKE_EPOCHS = 3, 1
 
 BASELINES = ["lora", "lora-all", "adalora", "adapter", "dora"]  # at the same budget (sizes derived from it)
