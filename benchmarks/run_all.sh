@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The exact commands behind benchmarks/results/ (2-core CPU; hours in total). Finished runs in the
+# work dir are skipped, so this can be stopped and restarted, or run in pieces side by side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=(--threads 1 --work-dir /tmp/pp-bench)
+
+# the learning-rate rule (results/lr/lr.md), one run per rate
+for LR in 1e-3 3e-3 1e-2; do
+  prunepeft train --method lora --rank 8 --task glue/sst2 --data-dir ../shared/data/glue --max-train-samples 5000 \
+    --max-length 64 --seed 1 --output-dir /tmp/lr/lora-$LR --set train.learning_rate=$LR --set train.head_learning_rate=$LR
+done
+
+# the default space (results/space/): three spaces searched on SST-2 (2,000 sentences), seed 1
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-train-samples 2000 --threads 1 \
+  --work-dir /tmp/pp-bench-space-lora4all --set "search.space=lora-4:q,k,v,o,ffn_in,ffn_out" --out benchmarks/results/space/lora4all
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-train-samples 2000 --threads 1 \
+  --work-dir /tmp/pp-bench-space-lora8all --set "search.space=lora-8:q,k,v,o,ffn_in,ffn_out" --out benchmarks/results/space/lora8all
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-train-samples 2000 --threads 1 \
+  --work-dir /tmp/pp-bench-space-lora4all-adapter16 --set "search.space=lora-4:q,k,v,o,ffn_in,ffn_out adapter-16" \
+  --out benchmarks/results/space/lora4all-adapter16
+
+# the quality tables: every baseline and PrunePEFT (full, low), 3 seeds, two pieces side by side
+for TASK in sst2 qnli rte movie; do
+  python benchmarks/quality.py --tasks $TASK --methods lora lora-all adalora adapter dora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/$TASK-baselines &
+  python benchmarks/quality.py --tasks $TASK --methods prunepeft prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/$TASK-prunepeft
+  wait
+  python benchmarks/quality.py --tasks $TASK --seeds 1 2 3 "${W[@]}" --report-only --out benchmarks/results/$TASK
+done
