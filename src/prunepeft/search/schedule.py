@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass
 
 SHARED_SHARE = 0.25  # of S: the shared first turn (and first round)
 TURNS_SHARE = 0.25  # of S: the per-criterion warm-up turns after the shared one
-MIN_SHARED_STEPS = 16  # the shared turn must train the supernet to a learned state first
+MIN_SHARED_STEPS = 12  # the shared turn trains on until the supernet has learned (search/learned.py)
 MIN_TURN_STEPS = 2
-MIN_ROUND_STEPS = 4
+MIN_ROUND_STEPS = 3
 
 
 @dataclass(frozen=True)
