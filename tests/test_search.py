@@ -145,6 +145,7 @@ def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):
     assert metrics["trainable_params"] <= 2000
     assert metrics["search_train_ratio"] == pytest.approx(metrics["search_seconds"] / metrics["train_seconds"])
     assert metrics["search_seconds"] == pytest.approx(metrics["warmup_seconds"] + metrics["rounds_seconds"])
+    assert metrics["budget"] == 2000 and metrics["budget_used"] == metrics["trainable_params"] / 2000
     for name in ("report.md", "structure.png", "tendency.png", "trace.png", "weights.safetensors", "strategy.json"):
         assert (out / name).is_file(), name
 
@@ -163,6 +164,19 @@ def test_run_compare_trains_the_baselines_and_reports_them(tiny_dir, tmp_path):
         assert baseline["trainable_params"] <= 2000 and baseline["train_samples"] == metrics["train_samples"]
     report = (out / "report.md").read_text()
     assert "Did the search pay off?" in report and "| lora-all |" in report and "share of partitions whose strategy is a tie" in report
+
+
+def test_search_cost_sizes_the_search(tiny_dir, tmp_path):
+    """--search-cost R scales the planned training examples (above the floors) and the search
+    reports what it trained; the ratio in metrics.json is measured, not planned."""
+    planned = {}
+    for cost in ("8", "16"):
+        out = tmp_path / cost
+        assert main(search_args(tiny_dir, out, "--search-cost", cost, "--strategy", "taylor")) == 0
+        planned[cost] = json.loads((out / "search.json").read_text())["schedule"]
+    assert not planned["8"]["floored"]
+    assert planned["16"]["search_examples"] == pytest.approx(2 * planned["8"]["search_examples"], abs=2)
+    assert planned["16"]["planned_examples"] > planned["8"]["planned_examples"]
 
 
 def test_budget_that_only_the_smallest_kind_fits(tiny_dir, tmp_path):

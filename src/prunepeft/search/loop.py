@@ -60,11 +60,14 @@ class SearchResult:
     search_examples: int = 0
     tie_share: float | None = None
     filled: int = 0  # units given back by the fill
+    budget: int = 0
+    used: int = 0  # unit parameters of the configuration
 
     def cost_metrics(self) -> dict:
         return {"search_seconds": self.warmup_seconds + self.rounds_seconds, "warmup_seconds": self.warmup_seconds,
                 "rounds_seconds": self.rounds_seconds, "search_rounds": self.rounds, "search_epochs": self.search_epochs,
-                "search_examples": self.search_examples, "warmup_tie_share": self.tie_share, "fill_units": self.filled}
+                "search_examples": self.search_examples, "warmup_tie_share": self.tie_share, "fill_units": self.filled,
+                "budget": self.budget, "budget_used": self.used / self.budget if self.budget else None}
 
 
 def _validate(cfg) -> None:
@@ -276,7 +279,8 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
     if added:
         log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {budget:,} params")
     ties = tie_share(strategy) if cfg.strategy in ("hybrid", "hybrid-global") else None
-    result = SearchResult(units, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)), seen, ties, len(added))
+    result = SearchResult(units, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)), seen, ties,
+                          len(added), budget, used)
     save_configuration(units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": budget,
                        "trainable_params": used, "strategy": cfg.strategy})
     write_json(out / "search.json", {**result.cost_metrics(), "budget": budget, "space_params": sum(sizes.values()),
