@@ -206,24 +206,10 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
         else:
             strategy = {} if cfg.strategy == "random" else uniform_strategy(cfg.strategy, labels)
     else:
-        # turn 1, shared by every criterion and by the search: train until the supernet has learned
         start = time.perf_counter()
-        seed_everything(session.cfg.seed, STAGE_ROUND)
-        for extension in range(MAX_EXTENSIONS + 1):
-            data = chunk(stream_data, position, schedule.shared_examples, session.cfg.seed)
-            history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND + extension, shuffle=False),
-                            session.cfg.train, epochs=1, collect=(True, True), desc="shared turn" + (f" +{extension}" if extension else ""))
-            position += len(data)
-            seen += len(data)
-            loss = history[-1]["tail_loss"]
-            if has_learned(loss, prior, cfg.learned_ratio):
-                break
-            log(f"shared turn: train loss {loss:.4f} is not below {cfg.learned_ratio:g} x {prior:.4f} (the loss of predicting the "
-                "label prior): training on before any unit is scored")
-        else:
-            raise UserError(f"the supernet has not learned after {seen:,} training examples: its training loss {loss:.4f} stays near "
-                            f"the loss of predicting the label prior ({prior:.4f}), so every criterion would score noise. "
-                            "Raise --learning-rate, check the labels, or use more training data")
+        history, examples = _shared_turn(session, supernet, stream_data, position, schedule.shared_examples, prior, log)
+        position += examples
+        seen += examples
         shared_stats = supernet.unit_stats()
         shared_seconds = time.perf_counter() - start
         strategy, turn_examples = _strategy(session, out, supernet, shared_stats, compact, partition, labels, budget, schedule, log)
@@ -287,6 +273,27 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
                                      "space_units": len(space), "units": [u.name for u in units], "trainable_params": used,
                                      "budget_used": used / budget, "schedule": schedule.to_dict(), "prior_loss": prior})
     return result
+
+
+def _shared_turn(session, supernet, stream_data, position: int, size: int, prior: float, log):
+    """Turn 1, shared by every criterion and by the search: train the whole supernet, collecting
+    every statistic, until it has learned (search/learned.py). Returns (history, examples)."""
+    ratio = session.cfg.search.learned_ratio
+    seed_everything(session.cfg.seed, STAGE_ROUND)
+    examples = 0
+    for extension in range(MAX_EXTENSIONS + 1):
+        data = chunk(stream_data, position + examples, size, session.cfg.seed)
+        history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND + extension, shuffle=False),
+                        session.cfg.train, epochs=1, collect=(True, True), desc="shared turn" + (f" +{extension}" if extension else ""))
+        examples += len(data)
+        loss = history[-1]["tail_loss"]
+        if has_learned(loss, prior, ratio):
+            return history, examples
+        log(f"shared turn: train loss {loss:.4f} is not below {ratio:g} x {prior:.4f} (the loss of predicting the "
+            "label prior): training on before any unit is scored")
+    raise UserError(f"the supernet has not learned after {examples:,} training examples: its training loss {loss:.4f} stays near "
+                    f"the loss of predicting the label prior ({prior:.4f}), so every criterion would score noise. "
+                    "Raise --learning-rate, check the labels, or use more training data")
 
 
 def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, log):
