@@ -60,6 +60,9 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
     run_dir, out = Path(run_dir), Path(out)
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist")
+    if (run_dir / "adalora" / "adapter_config.json").is_file():
+        raise UserError(f"{run_dir} is an AdaLoRA baseline run: peft saved its adapter in {run_dir / 'adalora'} already; "
+                        "load it with PeftModel.from_pretrained(base_model, that folder)")
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--out {out} exists and is not empty; choose a new folder")
     supernet, tokenizer, model_path, metrics = load_trained(run_dir)
