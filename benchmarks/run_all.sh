@@ -19,6 +19,13 @@ python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-tr
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-train-samples 2000 --threads 1 \
   --work-dir /tmp/pp-bench-space-lora4all-adapter16 --set "search.space=lora-4:q,k,v,o,ffn_in,ffn_out adapter-16" \
   --out benchmarks/results/space/lora4all-adapter16
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-train-samples 2000 --threads 1 \
+  --work-dir /tmp/pp-bench-space-lora2all-lora4all --set "search.space=lora-2:q,k,v,o,ffn_in,ffn_out lora-4:q,k,v,o,ffn_in,ffn_out" \
+  --out benchmarks/results/space/lora2all-lora4all
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 --max-train-samples 2000 --threads 1 \
+  --work-dir /tmp/pp-bench-space-lora2all --set "search.space=lora-2:q,k,v,o,ffn_in,ffn_out" --out benchmarks/results/space/lora2all
+python benchmarks/quality.py --tasks sst2 --methods lora-all lora --seeds 1 --max-train-samples 2000 --threads 1 \
+  --work-dir /tmp/pp-bench-space-lora4all --out benchmarks/results/space/baselines
 
 # the quality tables: every baseline and PrunePEFT (full, low), 3 seeds, two pieces side by side
 for TASK in sst2 qnli rte movie; do
