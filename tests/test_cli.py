@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from tiny_model import GLUE, make_tiny_bert_dir
 
 from prunepeft.cli import main
+from prunepeft.space.units import load_configuration
 
 pytestmark = pytest.mark.skipif(not GLUE.is_dir(), reason="needs ../shared/data/glue")
 
@@ -194,3 +195,22 @@ def test_decoder_model_trains_and_exports(tmp_path):
     assert metrics["trainable_params"] == 2 * (4 * (32 + 32) + 4 * (32 + 16))
     assert main(["export", str(out), "--format", "peft", "--out", str(tmp_path / "p")]) == 0
     assert "model.layers.0.self_attn.v_proj" in json.loads((tmp_path / "p" / "adapter_config.json").read_text())["target_modules"]
+
+
+def test_equal_budget_baselines_lora_all_and_adalora(tiny_dir, tmp_path, capsys):
+    """lora-all fills the budget with ranks on every linear; AdaLoRA (trained by peft) ends near it
+    and reports the parameters it kept; its run folder already holds the peft adapter."""
+    out = tmp_path / "all"
+    assert main(train_args(tiny_dir, out, "--method", "lora-all", "--budget", "3000")) == 0
+    units = load_configuration(out / "configuration.json")
+    assert {u.target for u in units} == {"q", "k", "v", "o", "ffn_in", "ffn_out"}
+    used = json.loads((out / "metrics.json").read_text())["trainable_params"]
+    assert 3000 - 96 < used <= 3000  # no module's next rank (64 or 96 params here) would still fit
+
+    out = tmp_path / "adalora"
+    assert main(train_args(tiny_dir, out, "--method", "adalora", "--budget", "3000")) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 < metrics["trainable_params"] < metrics["allocated_params"] and metrics["method"] == "adalora"
+    assert (out / "adalora" / "adapter_config.json").is_file()
+    assert main(["export", str(out), "--format", "peft", "--out", str(tmp_path / "x")]) == 2
+    assert "AdaLoRA" in capsys.readouterr().err
