@@ -255,8 +255,8 @@ def _compare_section(run: Run, m: dict) -> list[str]:
 def _configuration_table(grid: dict[str, list]) -> list[str]:
     layers = max((len(r) for r in grid.values()), default=0)
     rows = [[fam] + ["✓" if c == KEPT else "·" for c in cells] for fam, cells in grid.items()]
-    return ["Rows: unit families; columns: layers (✓ kept, · not in the configuration).", ""] + \
-        _table(["family \\ layer"] + [str(i) for i in range(layers)], rows)
+    return ["Rows: unit kind-size:target; columns: layers (✓ kept, · not in the configuration).", ""] + \
+        _table(["unit \\ layer"] + [str(i) for i in range(layers)], rows)
 
 
 def _strategy_section(st: dict) -> list[str]:
