@@ -3,13 +3,14 @@
 The rule (docs/method-notes.md, "Search cost"): the search's training work is at most R times the
 final training's, where work = examples x the per-example cost of the network being trained:
 
-    cost(net) = 2 * backbone params + 3 * trainable unit params + units * 2 * backbone params / 128
+    cost(net) = 2 * backbone params * (1 + units / 16) + 3 * trainable unit params
 
 (a frozen weight costs a forward and an input-gradient product per token, a trained one also
-its weight gradient; each unit also launches its own small kernels, which on MiniLM cost about
-1/128 of the backbone's pass per unit: measured 22.7 ms per example with 12 LoRA units, 26.7 ms
-with 36, 1 thread). The final network is priced at the budget with the number of units of
-that size, the search at the whole supernet, so
+its weight gradient; each unit also costs its own small kernels, statistics and optimiser
+state: in a real search on MiniLM, 1 thread, the rounds took 24 ms per example with ~26 alive
+units and the final training 19.4 ms with 18, i.e. about 1/16 of the backbone's share per unit).
+The final network is priced at the budget with the number of units of average size that fit
+it, the search at the whole supernet, so
 
     search examples S = R * (epochs * N) * cost(budget) / cost(supernet).
 
@@ -26,8 +27,8 @@ from dataclasses import asdict, dataclass
 
 SHARED_SHARE = 0.25  # of S: the shared first turn (and first round)
 TURNS_SHARE = 0.25  # of S: the per-criterion warm-up turns after the shared one
-MIN_SHARED_STEPS = 12  # the shared turn trains on until the supernet has learned (search/learned.py)
-MIN_TURN_STEPS = 2
+MIN_SHARED_STEPS = 8  # the shared turn trains on until the supernet has learned (search/learned.py)
+MIN_TURN_STEPS = 1
 MIN_ROUND_STEPS = 3
 
 
@@ -50,7 +51,7 @@ class Schedule:
         return {**asdict(self), "planned_examples": self.planned_examples}
 
 
-UNIT_OVERHEAD = 1 / 128  # of the backbone's per-token cost, per unit (kernel launches of small matmuls)
+UNIT_OVERHEAD = 1 / 16  # of the backbone's per-example cost, per unit (measured on MiniLM; smaller on large models)
 
 
 def network_cost(backbone_params: int, unit_params: int, units: float) -> float:
@@ -58,11 +59,12 @@ def network_cost(backbone_params: int, unit_params: int, units: float) -> float:
 
 
 def expected_rounds(sizes: list[int], budget: int, k: int) -> int:
-    """Rounds of k removals until the budget holds, removing average-size units."""
+    """Rounds of k removals until the budget holds, removing average-size units, plus the last
+    partial round that the budget rarely spares."""
     n = len(sizes)
     mean = sum(sizes) / n
     keep = min(n, max(1, int(budget // mean)))
-    return max(1, math.ceil((n - keep) / k))
+    return max(1, math.ceil((n - keep) / k) + 1)
 
 
 def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
