@@ -3,7 +3,9 @@
 | method            | units                                                                   |
 |-------------------|-------------------------------------------------------------------------|
 | lora, dora        | the kind's default target (q+v) in every layer; rank --rank, else the largest that fits the budget |
-| lora-all          | LoRA on every linear of every layer (peft's target_modules="all-linear" inside the layers): the largest uniform rank that fits, then +1 rank on modules (attention first, top layers first) while the budget allows |
+| lora-all          | LoRA on every linear of every layer (peft's target_modules="all-linear" inside the layers): |
+|                   | the largest uniform rank that fits, then +1 rank on modules (attention first, top layers   |
+|                   | first) while the budget allows                                                            |
 | adapter, parallel-adapter | every layer; width --bottleneck, else the widest that fits the budget |
 | adalora           | trained by peft's AdaLoRA itself (train/adalora.py), not a unit list       |
 | full              | no units: the whole backbone is trained                                 |

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from prunepeft.baselines import baseline_units, check_method
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError
-from prunepeft.session import check_output_dir, open_session
-from prunepeft.baselines import baseline_units, check_method
 from prunepeft.search.budget import parse_budget
+from prunepeft.session import check_output_dir, open_session
 from prunepeft.space.units import load_configuration
 from prunepeft.train.fixed import train_configuration
+
 
 def train_baseline(session, method: str, out) -> dict:
     """One equal-budget baseline on the session's data, written into `out` (a run folder)."""
@@ -53,10 +54,10 @@ def search_command(cfg: RunConfig, resume: bool = False):
 def run_command(cfg: RunConfig, resume: bool = False) -> dict:
     from prunepeft.search.loop import search
 
+    for method in cfg.compare:
+        check_method(method)  # before any loading
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
-    for method in cfg.compare:
-        check_method(method)
     result = search(session, out, resume=resume)
     metrics = train_configuration(session, result.units, out, extra_metrics=result.cost_metrics())
     for method in cfg.compare:

@@ -31,7 +31,8 @@ class DataConfig:
 
 @dataclass
 class SearchConfig:
-    space: list = field(default_factory=lambda: list(DEFAULT_SPACE), metadata={"help": "unit families KIND-SIZE[:TARGETS] in every layer, e.g. lora-4:q,k,v,o,ffn_in,ffn_out adapter-16"})
+    space: list = field(default_factory=lambda: list(DEFAULT_SPACE),
+                        metadata={"help": "unit families KIND-SIZE[:TARGETS] in every layer, e.g. lora-4:q,k,v,o,ffn_in,ffn_out adapter-16"})
     budget: str = field(default="73728", metadata={"help": "trainable unit parameters: a count (73728, 74k, 1.2M) or a percent of the backbone (0.3%)"})
     search_cost: float = field(default=0.3, metadata={"help": "R: the search's training work is at most R x the final training's (above a minimum; see method-notes)"})
     low_fidelity_cost: float = field(default=0.03, metadata={"help": "R of --fidelity low, whose search draws only from the compact subset d"})
@@ -58,7 +59,8 @@ class RunConfig:
     rank: int | None = field(default=None, metadata={"help": "rank of --method lora/dora; default: the largest that fits --budget (8 at the default budget)"})
     bottleneck: int | None = field(default=None, metadata={"help": "width of --method adapter/parallel-adapter; default: the widest that fits --budget"})
     configuration: str | None = field(default=None, metadata={"help": "configuration.json (or run folder) to train"})
-    compare: list = field(default_factory=list, metadata={"help": "`run` also trains these baselines at the same budget on the same data (e.g. lora lora-all adalora) into compare/<method>/ and tabulates them in report.md"})
+    compare: list = field(default_factory=list, metadata={"help": "`run` also trains these baselines at the same budget on the same data "
+                                                                  "(e.g. lora lora-all adalora) into compare/<method>/ and tabulates them in report.md"})
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     units: UnitOptions = field(default_factory=UnitOptions)

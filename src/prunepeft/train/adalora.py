@@ -45,7 +45,7 @@ class PeftTrainee:
 def kept_params(model) -> tuple[int, int]:
     """(parameters in nonzero rank triplets, parameters allocated) of an AdaLoRA model."""
     kept = allocated = 0
-    for name, module in model.named_modules():
+    for module in model.modules():
         if hasattr(module, "lora_E") and "default" in module.lora_E:
             e = module.lora_E["default"]
             cost = module.in_features + module.out_features + 1
