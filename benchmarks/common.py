@@ -229,9 +229,15 @@ class SettingsMismatch(RuntimeError):
     pass
 
 
-def _comparable(config: dict) -> dict:
-    """A run's settings minus where things live (the output folder, the GLUE folder's path)."""
+def _comparable(config: dict, defaults: dict | None = None) -> dict:
+    """A run's settings minus where things live (the output folder, the GLUE folder's path). A key
+    the run's config.json lacks (added to prunepeft after the run) counts as its default."""
     config = json.loads(json.dumps(config, default=str))
+    for key, value in (defaults or {}).items():
+        if isinstance(value, dict):
+            config[key] = {**value, **config.get(key, {})}
+        else:
+            config.setdefault(key, value)
     config.pop("output_dir", None)
     config.get("data", {}).pop("data_dir", None)
     return config
@@ -251,7 +257,8 @@ def run_once(run_dir: Path, overrides: list[str], *, search: bool, report_only: 
     metrics_path = run_dir / "metrics.json"
     if metrics_path.is_file():
         saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else None
-        if saved is not None and _comparable(saved) != _comparable(to_dict(cfg)):
+        defaults = json.loads(json.dumps(to_dict(RunConfig()), default=str))
+        if saved is not None and _comparable(saved, defaults) != _comparable(to_dict(cfg)):
             raise SettingsMismatch(f"{run_dir} holds a finished run with other settings; delete it or use another --work-dir")
         metrics = json.loads(metrics_path.read_text())
         if search and "search_train_ratio" not in metrics and metrics.get("train_seconds"):
