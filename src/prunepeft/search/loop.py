@@ -47,7 +47,7 @@ from prunepeft.train.loop import evaluate, seed_everything, train
 STAGE_ROUND = 10_000
 STRATEGIES = ("hybrid", "hybrid-global", "random", "none") + tuple(CRITERIA)
 CHEAP = ("weight", "zeros", "threshold")  # need only the weights: always in the trace
-MAX_EXTENSIONS = 4  # extra shared-turn chunks allowed for the supernet to learn
+MAX_EXTENSIONS = 4  # extra shared-turn chunks (each twice the last) allowed for the supernet to learn
 
 
 @dataclass
@@ -282,7 +282,8 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     seed_everything(session.cfg.seed, STAGE_ROUND)
     examples = 0
     for extension in range(MAX_EXTENSIONS + 1):
-        data = chunk(stream_data, position + examples, size, session.cfg.seed)
+        # each extension doubles the chunk: short chunks waste their warm-up and decay of the rate
+        data = chunk(stream_data, position + examples, size * 2 ** extension, session.cfg.seed)
         history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND + extension, shuffle=False),
                         session.cfg.train, epochs=1, collect=(True, True), desc="shared turn" + (f" +{extension}" if extension else ""))
         examples += len(data)
