@@ -34,3 +34,7 @@ for TASK in sst2 qnli rte movie; do
   wait
   python benchmarks/quality.py --tasks $TASK --seeds 1 2 3 "${W[@]}" --report-only --out benchmarks/results/$TASK
 done
+
+# the one QNLI piece of this version (results/qnli-partial/): low fidelity, seed 1
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
