@@ -235,3 +235,14 @@ def test_check_budget():
         check_budget(6000, sizes, "6000")
     with pytest.raises(UserError, match="not below the whole supernet"):
         check_budget(10_000, sizes, "10k")
+
+
+def test_a_boolean_setting_refuses_other_words():
+    from prunepeft.config import RunConfig, apply_overrides
+    from prunepeft.errors import UserError
+
+    cfg = RunConfig()
+    apply_overrides(cfg, ["search.fair_scores=false", "search.eval_rounds=yes"])
+    assert cfg.search.fair_scores is False and cfg.search.eval_rounds is True
+    with pytest.raises(UserError, match="search.fair_scores"):
+        apply_overrides(cfg, ["search.fair_scores=maybe"])

@@ -20,9 +20,9 @@ from prunepeft.space.units import Unit, everywhere
 METHODS = tuple(KINDS) + ("lora-all", "adalora", "full")
 
 
-def check_method(method: str) -> None:
+def check_method(method: str, flag: str = "--method") -> None:
     if method not in METHODS:
-        raise UserError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+        raise UserError(f"unknown {flag} {method!r}; choose one of {', '.join(METHODS)}")
 
 
 def _widest(kind: str, probe, budget: int, num_layers: int) -> int:

@@ -55,7 +55,7 @@ def run_command(cfg: RunConfig, resume: bool = False) -> dict:
     from prunepeft.search.loop import search
 
     for method in cfg.compare:
-        check_method(method)  # before any loading
+        check_method(method, "--compare")  # before any loading
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
     result = search(session, out, resume=resume)

@@ -85,7 +85,10 @@ def _coerce(value, type_name: str, name: str):
         return None
     try:
         if base == "bool":
-            return str(value).lower() in ("1", "true", "yes")
+            word = str(value).lower()
+            if word not in ("1", "true", "yes", "0", "false", "no"):
+                raise ValueError(value)
+            return word in ("1", "true", "yes")
         if base == "int":
             return int(value)
         if base == "float":
