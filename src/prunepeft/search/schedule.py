@@ -7,8 +7,9 @@ final training's, where work = examples x the per-example cost of the network be
 
 (a frozen weight costs a forward and an input-gradient product per token, a trained one also
 its weight gradient; each unit also costs its own small kernels, statistics and optimiser
-state: in a real search on MiniLM, 1 thread, the rounds took 24 ms per example with ~26 alive
-units and the final training 19.4 ms with 18, i.e. about 1/16 of the backbone's share per unit).
+state: in a real search on MiniLM, 1 thread, the rounds took 24 ms per example with 24 alive
+units and the final training 19.4 ms with 15, about 1/21 of the backbone's share per unit,
+rounded up to 1/16; benchmarks/results/sst2-cost-calibration/).
 The final network is priced at the budget with the number of units of average size that fit
 it, the search at the whole supernet, so
 
