@@ -239,14 +239,14 @@ def _compare_section(run: Run, m: dict) -> list[str]:
         return []
     import json
 
+    baselines = {f.name: json.loads((f / "metrics.json").read_text()) for f in folders}
     rows = [["**PrunePEFT (this run)**", _num(m["score"]), _int(m.get("trainable_params")), _num(m.get("train_seconds"), 1),
              _num(m.get("search_seconds"), 1)]]
-    for folder in folders:
-        b = json.loads((folder / "metrics.json").read_text())
-        rows.append([folder.name, _num(b.get("score")), _int(b.get("trainable_params")), _num(b.get("train_seconds"), 1), "—"])
-    best = max(folders, key=lambda f: json.loads((f / "metrics.json").read_text()).get("score", float("-inf")))
-    best_score = json.loads((best / "metrics.json").read_text()).get("score")
-    verdict = ("above" if m["score"] > best_score else "equal to" if m["score"] == best_score else "BELOW") + f" the best baseline ({best.name})"
+    rows += [[name, _num(b.get("score")), _int(b.get("trainable_params")), _num(b.get("train_seconds"), 1), "—"]
+             for name, b in baselines.items()]
+    best = max(baselines, key=lambda name: baselines[name].get("score", float("-inf")))
+    best_score = baselines[best].get("score")
+    verdict = ("above" if m["score"] > best_score else "equal to" if m["score"] == best_score else "BELOW") + f" the best baseline ({best})"
     return ["", "### Did the search pay off?", "",
             f"The same data, seed and budget; one run each, so differences of a point or less can be noise. PrunePEFT is {verdict}.", ""] + \
         _table(["method", f"dev {m.get('metric', 'score')}", "trainable unit params", "train seconds", "search seconds"], rows)

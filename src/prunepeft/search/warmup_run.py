@@ -35,7 +35,8 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     leaning: dict[str, dict[str, float]] = {}
     examples = 0
     for index, name in enumerate(CRITERIA):
-        leaning[name] = mean_percentile(criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores), partition)
+        first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores)  # turn 1: every unit alive
+        leaning[name] = mean_percentile(first_order, partition)
         stats, pruned = shared_stats, []
         for turn in range(cfg.warmup_turns):
             if turn > 0:
@@ -47,7 +48,7 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
                       desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}")
                 examples += turn_examples
                 stats = supernet.unit_stats()
-            order = criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores)
+            order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores)
             if not order:
                 log(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
                 break

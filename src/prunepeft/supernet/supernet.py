@@ -49,13 +49,9 @@ class Supernet:
 
     def param_count(self, unit: Unit) -> int:
         """Exact trainable parameters of a unit, from the shapes of its Linears, before building it."""
-        kind, hidden = get_kind(unit.kind), None
-        total = 0
-        for name in self.linear_names(unit):
-            lin = self._linear(name)
-            hidden = hidden or self._hidden(unit.layer)
-            total += kind.count(lin.in_features, lin.out_features, unit.size, hidden)
-        return total
+        linears = [self._linear(name) for name in self.linear_names(unit)]  # checks the layer first
+        kind, hidden = get_kind(unit.kind), self._hidden(unit.layer)
+        return sum(kind.count(lin.in_features, lin.out_features, unit.size, hidden) for lin in linears)
 
     def _host(self, name: str) -> UnitHost:
         module = self.model.get_submodule(name)
