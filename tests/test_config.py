@@ -246,3 +246,39 @@ def test_a_boolean_setting_refuses_other_words():
     assert cfg.search.fair_scores is False and cfg.search.eval_rounds is True
     with pytest.raises(UserError, match="search.fair_scores"):
         apply_overrides(cfg, ["search.fair_scores=maybe"])
+
+
+@pytest.mark.parametrize("text", ["{adapter:5e-4}", "{adapter: 5e-4}", "{ adapter : 5e-4 , lora:1e-3 }", "adapter=5e-4"])
+def test_dict_values_read_the_way_users_write_them(text):
+    from prunepeft.config import RunConfig, set_value
+
+    cfg = RunConfig()
+    set_value(cfg, "train.kind_learning_rates", text)
+    assert cfg.train.kind_learning_rates["adapter"] == 5e-4 and all(isinstance(v, float) for v in cfg.train.kind_learning_rates.values())
+
+
+def test_the_whole_configuration_is_checked_once_values_are_applied():
+    from prunepeft.config import RunConfig
+    from prunepeft.errors import UserError
+    from prunepeft.validate import validate_config
+
+    validate_config(RunConfig())  # the defaults are valid
+    cfg = RunConfig()
+    cfg.units.adapter_init = "papr"  # set as a file or --set would, after __post_init__ ran
+    with pytest.raises(UserError, match="adapter_init"):
+        validate_config(cfg)
+    cfg = RunConfig()
+    cfg.train.kind_learning_rates = {"lroa": 1e-3}
+    with pytest.raises(UserError, match="lroa"):
+        validate_config(cfg)
+
+
+def test_describe_prints_a_config_file_that_reads_back_as_the_defaults(tmp_path):
+    from prunepeft.config import RunConfig, describe, load_file, to_dict
+
+    text = describe()
+    assert "learning_rate: 0.003  # learning rate of PEFT units" in text and "kind_learning_rates: {}" in text
+    (tmp_path / "c.yaml").write_text(text)
+    cfg = RunConfig()
+    load_file(cfg, str(tmp_path / "c.yaml"))
+    assert to_dict(cfg) == to_dict(RunConfig())

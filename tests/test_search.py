@@ -118,7 +118,7 @@ def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
     (["--budget", "100"], "below the smallest unit"),
     (["--budget", "5000"], "not below the whole supernet"),
     (["--budget", "lots"], "is not a parameter count"),
-    (["--prune-per-round", "0"], "must be >= 1"),
+    (["--prune-per-round", "0"], "must be a positive whole number"),
     (["--strategy", "magic"], "unknown --strategy"),
     (["--warmup-samples", "1"], "label"),
     (["--space", "lora-0"], "positive"),

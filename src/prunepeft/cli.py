@@ -89,9 +89,19 @@ def _resolve(args, flags: dict):
     return cfg
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors in prunepeft's one-line form (argparse prints the usage first)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)  # a typo of a flag must not silently pick another flag
+
+    def error(self, message):
+        self.exit(2, f"prunepeft: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prunepeft", description="Which PEFT modules go into which layers: PrunePEFT search, train, export.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="prunepeft", description="Which PEFT modules go into which layers: PrunePEFT search, train, export.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name, help_, flags):
         p = sub.add_parser(name, help=help_)
@@ -111,7 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p = sub.add_parser("report", help="write report.md and plots into a run folder")
     p.add_argument("run_dir")
-    sub.add_parser("config", help="print every config key with its default")
+    p = sub.add_parser("config", help="print every config key with its default (JSON), or with its meaning (--describe)")
+    p.add_argument("--describe", action="store_true", help="print a commented YAML config: every key, its default and what it does")
     return parser
 
 
@@ -123,9 +134,9 @@ def _all_flags(command: str) -> dict:
 
 def dispatch(args) -> int:
     if args.command == "config":
-        from prunepeft.config import RunConfig, dumps
+        from prunepeft.config import RunConfig, describe, dumps
 
-        print(dumps(RunConfig()))
+        print(describe() if args.describe else dumps(RunConfig()))
         return 0
     if args.command == "export":
         from prunepeft.export.command import export_run
@@ -158,7 +169,7 @@ def main(argv=None) -> int:
     try:
         return dispatch(args)
     except UserError as e:
-        print(f"prunepeft: error: {e}", file=sys.stderr)
+        print(f"prunepeft: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever a library put in it
         return 2
     except KeyboardInterrupt:
         print("prunepeft: interrupted", file=sys.stderr)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from prunepeft.baselines import baseline_units, check_method
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError
+from prunepeft.runfolder import check_output_dir, run_folder
 from prunepeft.search.budget import parse_budget
-from prunepeft.session import check_output_dir, open_session
+from prunepeft.session import open_session
 from prunepeft.space.units import load_configuration
 from prunepeft.train.fixed import train_configuration
+from prunepeft.validate import validate_config
 
 
 def train_baseline(session, method: str, out) -> dict:
@@ -18,16 +20,18 @@ def train_baseline(session, method: str, out) -> dict:
     cfg = session.cfg
     out = check_output_dir(out)
     sub = dataclasses.replace(session, cfg=dataclasses.replace(cfg, method=method, output_dir=str(out)))
-    if method == "adalora":
-        from prunepeft.train.adalora import train_adalora
+    with run_folder(out, f"train --method {method}"):
+        if method == "adalora":
+            from prunepeft.train.adalora import train_adalora
 
-        return train_adalora(sub, out)
-    probe = session.probe()
-    units = baseline_units(method, probe, parse_budget(cfg.search.budget, probe.backbone_params()), cfg.rank, cfg.bottleneck)
-    return train_configuration(sub, units, out, full=method == "full")
+            return train_adalora(sub, out)
+        probe = session.probe()
+        units = baseline_units(method, probe, parse_budget(cfg.search.budget, probe.backbone_params()), cfg.rank, cfg.bottleneck)
+        return train_configuration(sub, units, out, full=method == "full")
 
 
 def train_command(cfg: RunConfig) -> dict:
+    validate_config(cfg)
     if (cfg.method is None) == (cfg.configuration is None):
         raise UserError("train needs exactly one of --method (an everywhere baseline) or --configuration FILE")
     units = load_configuration(cfg.configuration) if cfg.configuration else None
@@ -38,7 +42,8 @@ def train_command(cfg: RunConfig) -> dict:
     if units is None:
         metrics = train_baseline(session, cfg.method, out)
     else:
-        metrics = train_configuration(session, units, out)
+        with run_folder(out, "train --configuration"):
+            metrics = train_configuration(session, units, out)
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f}  ({metrics['seconds']:.0f} s)  -> {out}")
     return metrics
 
@@ -46,23 +51,27 @@ def train_command(cfg: RunConfig) -> dict:
 def search_command(cfg: RunConfig, resume: bool = False):
     from prunepeft.search.loop import search
 
+    validate_config(cfg)
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
-    return search(session, out, resume=resume)
+    with run_folder(out, "search"):
+        return search(session, out, resume=resume)
 
 
 def run_command(cfg: RunConfig, resume: bool = False) -> dict:
     from prunepeft.search.loop import search
 
+    validate_config(cfg)
     for method in cfg.compare:
         check_method(method, "--compare")  # before any loading
     out = check_output_dir(cfg.output_dir)
     session = open_session(cfg)
-    result = search(session, out, resume=resume)
-    metrics = train_configuration(session, result.units, out, extra_metrics=result.cost_metrics())
-    for method in cfg.compare:
-        print(f"compare: training the {method} baseline at the same budget")
-        train_baseline(session, method, out / "compare" / method)
+    with run_folder(out, "run"):
+        result = search(session, out, resume=resume)
+        metrics = train_configuration(session, result.units, out, extra_metrics=result.cost_metrics())
+        for method in cfg.compare:
+            print(f"compare: training the {method} baseline at the same budget")
+            train_baseline(session, method, out / "compare" / method)
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f} with {metrics['trainable_params']:,} unit params; "
           f"search {metrics['search_seconds']:.0f} s / train {metrics['train_seconds']:.0f} s = {metrics['search_train_ratio']:.2f}")
     try:

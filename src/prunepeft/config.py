@@ -22,11 +22,11 @@ DEFAULT_SPACE = ("lora-4:q,k,v,o,ffn_in,ffn_out",)  # chosen by measurement: doc
 class DataConfig:
     task: str = field(default="movie-sentiment", metadata={"help": "glue/<name>, movie-sentiment, or a CSV/TSV/JSONL file or folder"})
     data_dir: str | None = field(default=None, metadata={"help": "folder with GLUE data (else $PRUNEPEFT_DATA_DIR, else the Hub)"})
-    text_columns: list | None = None
-    label_column: str | None = None
-    max_length: int = 128
+    text_columns: list | None = field(default=None, metadata={"help": "text column(s) of a user file (one, or two for pairs); default: guessed"})
+    label_column: str | None = field(default=None, metadata={"help": "label column of a user file (default: label)"})
+    max_length: int = field(default=128, metadata={"help": "tokens per example (longer inputs are cut); at most the model's positions"})
     max_train_samples: int | None = field(default=None, metadata={"help": "stratified subset of the training data"})
-    max_eval_samples: int | None = None
+    max_eval_samples: int | None = field(default=None, metadata={"help": "stratified subset of the dev data (default: all of it)"})
 
 
 @dataclass
@@ -39,7 +39,7 @@ class SearchConfig:
     prune_per_round: int = field(default=4, metadata={"help": "k: units removed per round"})
     strategy: str = field(default="hybrid", metadata={"help": "hybrid, hybrid-global, random, none, or one criterion"})
     strategy_from: str | None = field(default=None, metadata={"help": "run folder (or strategy.json) whose strategy to reuse; skips the warm-up"})
-    tau: float = 3.0
+    tau: float = field(default=3.0, metadata={"help": "how many top-ranked units per criterion weigh in the hybrid score (sigmoid(tau - rank), Eq. 1)"})
     threshold: float = field(default=1e-3, metadata={"help": "t of the 'threshold' criterion"})
     fair_scores: bool = field(default=True, metadata={"help": "compare each unit's scores with its peers' (same kind, size, target) before ranking across groups"})
     fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset"})
@@ -53,8 +53,8 @@ class SearchConfig:
 @dataclass
 class RunConfig:
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "local model folder or Hub id"})
-    output_dir: str = "runs/latest"
-    seed: int = 42
+    output_dir: str = field(default="runs/latest", metadata={"help": "run folder for every file the command writes"})
+    seed: int = field(default=42, metadata={"help": "seeds data subsets, initialisation and order: the same seed gives the same run"})
     method: str | None = field(default=None, metadata={"help": "an equal-budget baseline: lora (q,v), lora-all, dora, adapter, parallel-adapter, adalora, full"})
     rank: int | None = field(default=None, metadata={"help": "rank of --method lora/dora; default: the largest that fits --budget (8 at the default budget)"})
     bottleneck: int | None = field(default=None, metadata={"help": "width of --method adapter/parallel-adapter; default: the widest that fits --budget"})
@@ -76,6 +76,22 @@ def _is_number(v) -> bool:
         return False
 
 
+def _parse_dict(text: str) -> dict:
+    """'{adapter: 5e-4, lora:1e-3}' as a user writes it, with or without spaces (YAML would read
+    'adapter:5e-4' as one key with no value)."""
+    inner = text.strip()
+    if inner.startswith("{") != inner.endswith("}"):
+        raise ValueError(text)
+    inner = inner.strip("{}").strip()
+    out = {}
+    for item in filter(None, (part.strip() for part in inner.split(","))):
+        key, sep, value = item.partition(":") if ":" in item else item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(text)
+        out[key.strip()] = yaml.safe_load(value.strip())
+    return out
+
+
 def _coerce(value, type_name: str, name: str):
     """Turn a command-line string into the field's declared type ('int | None', 'list', ...)."""
     if not isinstance(value, (str, list)):
@@ -95,7 +111,9 @@ def _coerce(value, type_name: str, name: str):
             return float(value)
         if base == "list" and isinstance(value, str) and not value.lstrip().startswith("["):
             return value.split()  # "lora-4:q,k adapter-16": space-separated, commas stay inside an entry
-        if base in ("list", "dict") and isinstance(value, str):
+        if base == "dict" and isinstance(value, str):
+            value = _parse_dict(value)
+        if base == "list" and isinstance(value, str):
             value = yaml.safe_load(value)
         if base == "list" and not isinstance(value, list):
             return [value]
@@ -104,7 +122,7 @@ def _coerce(value, type_name: str, name: str):
                 raise ValueError(value)
             # YAML 1.1 reads 5e-4 as a string: numbers in a dict of rates must be floats
             return {k: float(v) if isinstance(v, (int, float, str)) and _is_number(v) else v for k, v in value.items()}
-    except (ValueError, yaml.YAMLError):
+    except (ValueError, TypeError, yaml.YAMLError):
         raise UserError(f"cannot read {name}={value!r} as {base}") from None
     return value
 
@@ -137,7 +155,9 @@ def load_file(cfg: RunConfig, path: str) -> None:
     try:
         payload = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise UserError(f"config file {path} is not valid YAML/JSON: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"config file {path} is not valid YAML/JSON: {getattr(e, 'problem', None) or e}{where}") from None
     if not isinstance(payload, dict):
         raise UserError(f"config file {path} must hold a mapping of keys to values")
     for k, v in payload.items():
@@ -165,3 +185,19 @@ def from_dict(payload: dict) -> RunConfig:
 
 def dumps(cfg) -> str:
     return json.dumps(to_dict(cfg), indent=2)
+
+
+def describe(cfg=None, indent: str = "") -> str:
+    """Every key with its default and meaning, as a YAML file a user can copy and edit."""
+    cfg = cfg if cfg is not None else RunConfig()
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines += [f"{indent}{f.name}:", describe(value, indent + "  ")]
+            continue
+        shown = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+        text = f"{f.name}: {shown}"
+        note = f.metadata.get("help")
+        lines.append(f"{indent}{text}" + (f"  # {note}" if note else ""))
+    return "\n".join(lines)

@@ -1,11 +1,18 @@
-"""Atomic writes: a file appears complete or not at all."""
+"""Atomic writes: a file appears complete or not at all, with the permissions the user's umask gives."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -15,6 +22,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would follow the umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -22,13 +30,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def finite(obj):
+    """obj with every NaN/inf float replaced by None: JSON has no NaN, and a bare NaN breaks strict readers."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def dumps(obj, **kwargs) -> str:
+    return json.dumps(finite(obj), default=str, allow_nan=False, **kwargs)
+
+
 def write_json(path: str | Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+    atomic_write_bytes(path, (dumps(obj, indent=2) + "\n").encode())
 
 
 def append_jsonl(path: str | Path, obj) -> None:
     """Append one line; the line is written with a single write call and flushed."""
     with open(path, "a") as f:
-        f.write(json.dumps(obj, default=str) + "\n")
+        f.write(dumps(obj) + "\n")
         f.flush()
         os.fsync(f.fileno())

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from prunepeft.config import RunConfig
 from prunepeft.data.encode import encode_rows, make_loader
@@ -17,23 +14,11 @@ from prunepeft.supernet.loading import (
     classifier_skeleton,
     load_classifier,
     load_tokenizer,
+    max_positions,
     resolve_model_path,
 )
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.loop import seed_everything
-
-
-def check_output_dir(path: str | Path) -> Path:
-    """Fail before any work if the output folder cannot be written."""
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"cannot write to output directory {out}: {e.strerror}; choose a writable --output-dir") from None
-    return out
 
 
 @dataclass
@@ -76,6 +61,10 @@ def open_session(cfg: RunConfig) -> Session:
         raise UserError(f"--max-length must be positive, got {d.max_length}")
     task = load_task(d.task, d.data_dir, text_columns=d.text_columns, label_column=d.label_column, seed=0)
     model_path = resolve_model_path(cfg.model)
+    limit = max_positions(model_path)
+    if limit is not None and d.max_length > limit:
+        raise UserError(f"--max-length {d.max_length} is above the {limit} positions model {cfg.model} holds; "
+                        f"pass --max-length {limit} or less")
     tokenizer = load_tokenizer(model_path)
     train_rows, dev_rows = task.train, task.dev
     if d.max_train_samples is not None:

@@ -177,6 +177,18 @@ def score(name: str, stats: UnitStats, threshold: float = 1e-3) -> float:
     return get_criterion(name).fn(stats, threshold)
 
 
+def score_units(name: str, stats: dict, threshold: float, where: str) -> dict:
+    """unit -> raw score under `name`; a non-finite score stops the search, naming where."""
+    out = {}
+    for unit, st in stats.items():
+        v = score(name, st, threshold)
+        if not math.isfinite(v):
+            raise UserError(f"{where}: criterion {name!r} gave unit {unit.name} the score {v}; the supernet's statistics are not finite "
+                            "(the training diverged). Lower --learning-rate, or check the data for extreme values")
+        out[unit] = v
+    return out
+
+
 def prunability(name: str, raw: float) -> float:
     """Orient a raw score so that larger = more prunable: -raw for 'lowest', raw for 'highest'."""
     c = get_criterion(name)

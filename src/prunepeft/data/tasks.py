@@ -350,12 +350,30 @@ def _number(value):
     return None
 
 
+MISSING_WORDS = ("nan", "na", "n/a", "none", "null", "inf", "-inf", "+inf", "infinity")
+
+
+def _check_classes(out: dict[str, list[dict]], names: list[str], src: dict, label_col: str) -> None:
+    """A classifier needs two classes in its training data, and every dev label must be one it can learn."""
+    seen = {r["label"] for r in out["train"]}
+    if len(seen) < 2:
+        only = names[next(iter(seen))] if seen else "none"
+        raise UserError(f"{src['train']} has only one class in {label_col!r} (label {only!r}); a classifier needs at least two. "
+                        "Check --label-column, or add rows of the other classes.")
+    for i, row in enumerate(out.get("dev", [])):
+        if row["label"] not in seen:
+            raise UserError(f"row {i + 1} of {src['dev']} has label {names[row['label']]!r}, which no training row has; "
+                            "the model could never predict it. Fix the label, or add training rows of that class.")
+
+
 def _user_labels(values: list, where: list[str]) -> tuple[list, list[str] | None]:
     """Label values -> (labels, label_names). Non-integer numbers mean regression (names None);
     integers or strings are classes, numbered in sorted order."""
     for v, w in zip(values, where):
         if v is None or (isinstance(v, str) and not v.strip()):
             raise UserError(f"{w} has no label. Fill in or drop the row.")
+        if isinstance(v, str) and v.strip().lower() in MISSING_WORDS or isinstance(v, float) and not math.isfinite(v):
+            raise UserError(f"{w} has label {v!r}, which marks a missing or non-finite value, not a class. Fill in or drop the row.")
     numbers = [_number(v) for v in values]
     if any(isinstance(n, float) for n in numbers):
         bad = next(((v, w) for v, n, w in zip(values, numbers, where) if n is None), None)
@@ -399,6 +417,8 @@ def _load_user(path: Path, text_columns: list[str] | None, label_column: str | N
         row.update(label=label, idx=i)
         out[p].append(row)
     is_regression = names is None
+    if not is_regression:
+        _check_classes(out, names, src, label_col)
     if "dev" not in out:
         out["train"], out["dev"] = _split_off_dev(out["train"], seed, is_regression, train_path)
     return TaskData(name=f"file:{path}", text_fields=fields, is_regression=is_regression, label_names=names,

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from prunepeft.config import from_dict
 from prunepeft.errors import UserError
 from prunepeft.io import write_json
+from prunepeft.runfolder import check_finished
 from prunepeft.space.units import load_configuration
 from prunepeft.supernet.arch import inspect_model
 from prunepeft.supernet.loading import (
@@ -29,6 +30,7 @@ RUN_FILES = ("config.json", "configuration.json", "metrics.json", "weights.safet
 
 def load_trained(run_dir: Path):
     """(supernet with the run's trained units and head, tokenizer, model path, metrics)."""
+    check_finished(run_dir, "load")
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
     if missing:
         raise UserError(f"{run_dir} is not a finished prunepeft training run (missing {', '.join(missing)}); "
@@ -43,9 +45,13 @@ def load_trained(run_dir: Path):
     supernet.train_backbone = cfg.method == "full"
     for unit in units:
         supernet.add(unit)
-    tensors = load_file(str(run_dir / "weights.safetensors"))
-    supernet.load_unit_state_dict(tensors)
-    supernet.load_head_state_dict(tensors)
+    try:
+        tensors = load_file(str(run_dir / "weights.safetensors"))
+        supernet.load_unit_state_dict(tensors)
+        supernet.load_head_state_dict(tensors)
+    except Exception as e:  # safetensors' own error type, or keys/shapes that do not match the configuration
+        raise UserError(f"{run_dir / 'weights.safetensors'} is damaged or does not match configuration.json ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0] if str(e) else ''}); retrain the run (prunepeft train --configuration {run_dir})") from None
     with torch.no_grad():  # a full fine-tune saved the whole model
         for name, p in model.named_parameters():
             if f"model.{name}" in tensors:

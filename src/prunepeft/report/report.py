@@ -8,6 +8,7 @@ report; only a folder with neither configuration.json nor metrics.json is refuse
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,7 +351,12 @@ def _image(name: str, figures: dict[str, str], alt: str) -> list[str]:
 
 def write_report(run_dir: Path) -> Path:
     """Write structure.png, tendency.png, trace.png (when the data exists) and report.md into run_dir."""
+    from prunepeft.runfolder import check_finished
+
+    check_finished(Path(run_dir), "report")
     run = load_run(run_dir)
+    if not os.access(run.path, os.W_OK):
+        raise UserError(f"cannot write the report into {run.path}: the folder is not writable; copy the run folder somewhere writable")
     kept = kept_units(run)
     num_layers = (run.configuration or {}).get("num_layers")
     grid = structure_grid(kept, run.trace, num_layers) if kept is not None or run.trace else None

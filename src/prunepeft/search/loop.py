@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from prunepeft.config import to_dict
-from prunepeft.criteria.scores import CRITERIA, needed_statistics, score
+from prunepeft.criteria.scores import CRITERIA, needed_statistics, score_units
 from prunepeft.data.subset import stratified_subset
 from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import (
@@ -70,25 +70,6 @@ class SearchResult:
                 "budget": self.budget, "budget_used": self.used / self.budget if self.budget else None}
 
 
-def _validate(cfg) -> None:
-    if cfg.prune_per_round <= 0:
-        raise UserError(f"--prune-per-round (k) must be >= 1, got {cfg.prune_per_round}")
-    if cfg.strategy not in STRATEGIES:
-        raise UserError(f"unknown --strategy {cfg.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    if cfg.fidelity not in ("full", "low"):
-        raise UserError(f"--fidelity must be full or low, got {cfg.fidelity!r}")
-    if cfg.reinit not in ("reinit", "keep"):
-        raise UserError(f"--reinit must be reinit or keep, got {cfg.reinit!r}")
-    if cfg.warmup_turns <= 0:
-        raise UserError(f"search.warmup_turns must be >= 1, got {cfg.warmup_turns}")
-    for key in ("search_cost", "low_fidelity_cost"):
-        value = getattr(cfg, key)
-        if not (isinstance(value, (int, float)) and 0 < value < 100):
-            raise UserError(f"search.{key} must be a positive ratio of the final training's work (e.g. 0.3), got {value!r}")
-    if not 0 < cfg.learned_ratio <= 1:
-        raise UserError(f"search.learned_ratio must be in (0, 1], got {cfg.learned_ratio}")
-
-
 def _check_same_config(out: Path, cfg, resume: bool) -> None:
     """--resume continues the search that is in `out`, so it must be the same search."""
     saved_path = out / "config.json"
@@ -99,7 +80,6 @@ def _check_same_config(out: Path, cfg, resume: bool) -> None:
             changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
             raise UserError(f"--resume: the search in {out} was started with other settings ({', '.join(changed)} differ); "
                             "resume with the same flags, or start afresh without --resume")
-    write_json(saved_path, to_dict(cfg))
 
 
 def _truncate_trace(path: Path, rounds: int) -> None:
@@ -110,9 +90,9 @@ def _truncate_trace(path: Path, rounds: int) -> None:
         atomic_write_bytes(path, "".join(lines).encode())
 
 
-def _scores(stats, criteria, threshold):
+def _scores(stats, criteria, threshold, where: str):
     names = [c for c in CRITERIA if c in CHEAP or c in criteria]
-    return {c: {u: score(c, st, threshold) for u, st in stats.items()} for c in names}
+    return {c: score_units(c, stats, threshold, where) for c in names}
 
 
 def _choose_pruned(order, sizes, alive, budget, k):
@@ -147,7 +127,6 @@ def fill_budget(alive, pruned_rounds: list[list[Unit]], sizes: dict, budget: int
 
 def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResult:
     cfg = session.cfg.search
-    _validate(cfg)
     probe = session.probe()
     num_layers = probe.arch.num_layers
     space = sorted(Unit(layer, kind, size, target) for kind, size, target in parse_space(cfg.space) for layer in range(num_layers))
@@ -174,14 +153,16 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
 
     state = load_state(out) if resume else None
     _check_same_config(out, session.cfg, resume)
-    if not resume:
-        for name in ("trace.jsonl", "search_state.json", "strategy.json"):
-            (out / name).unlink(missing_ok=True)
-    _truncate_trace(out / "trace.jsonl", state["round"] if state else 0)
     alive = [Unit.parse(n) for n in state["alive"]] if state else list(space)
     supernet = session.build_supernet(alive, stage=STAGE_ROUND)
     if state:
         restore_weights(out, supernet)
+    # the checkpoint is sound: only now touch the folder
+    write_json(out / "config.json", to_dict(session.cfg))
+    if not resume:
+        for name in ("trace.jsonl", "search_state.json", "strategy.json"):
+            (out / name).unlink(missing_ok=True)
+    _truncate_trace(out / "trace.jsonl", state["round"] if state else 0)
     labels = {partition(u) for u in space}
 
     def params():
@@ -233,7 +214,7 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
             position += len(data)
             seen += len(data)
             stats, train_loss = supernet.unit_stats(), history[-1]["train_loss"]
-        scores = _scores(stats, {s for ss in strategy.values() for s in ss}, cfg.threshold)
+        scores = _scores(stats, {s for ss in strategy.values() for s in ss}, cfg.threshold, f"round {rnd + 1}")
         if cfg.strategy == "random":
             order, probs = random_order(supernet.alive, session.cfg.seed * 1000 + rnd), {}
         else:

@@ -7,18 +7,18 @@ turn is paid for once."""
 from __future__ import annotations
 
 from prunepeft.criteria.fair import oriented
-from prunepeft.criteria.scores import CRITERIA, needed_statistics, score
+from prunepeft.criteria.scores import CRITERIA, needed_statistics, score_units
 from prunepeft.hybrid.warmup import assign_strategy, tendency_matrix
 from prunepeft.train.loop import seed_everything, train
 
 STAGE_WARMUP = 100
 
 
-def criterion_order(name: str, stats: dict, threshold: float, fair: bool) -> list:
+def criterion_order(name: str, stats: dict, threshold: float, fair: bool, where: str = "warm-up") -> list:
     """Alive units, most prunable first under one criterion; ties in Unit order. Empty when the
     criterion cannot tell the units apart (all equal, e.g. 'zeros' once no weight is exactly 0):
     pruning by the tie-break alone would put the first layers into F for no reason."""
-    q = oriented(name, {u: score(name, st, threshold) for u, st in stats.items()}, fair)
+    q = oriented(name, score_units(name, stats, threshold, where), fair)
     if len(set(q.values())) <= 1:
         return []
     return sorted(q, key=lambda u: (-q[u], u))
@@ -35,7 +35,7 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     leaning: dict[str, dict[str, float]] = {}
     examples = 0
     for index, name in enumerate(CRITERIA):
-        first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores)  # turn 1: every unit alive
+        first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores, "warm-up, shared turn")  # turn 1: every unit alive
         leaning[name] = mean_percentile(first_order, partition)
         stats, pruned = shared_stats, []
         for turn in range(cfg.warmup_turns):
@@ -48,7 +48,8 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
                       desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}")
                 examples += turn_examples
                 stats = supernet.unit_stats()
-            order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores)
+            order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores,
+                                                                          f"warm-up turn {turn + 1} of {name}")
             if not order:
                 log(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
                 break

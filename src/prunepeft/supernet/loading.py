@@ -63,6 +63,21 @@ def _classifier_config(model_path: str, num_labels: int, is_regression: bool):
         raise UserError(f"cannot load the config of model {model_path!r}: {e}. Pass a local model folder, or a Hub id while online") from None
 
 
+def max_positions(model_path: str) -> int | None:
+    """The longest input the model's position table holds (None: no absolute positions)."""
+    config = _classifier_config(model_path, 2, False)
+    n = getattr(config, "max_position_embeddings", None)
+    if n is None or getattr(config, "model_type", "") not in _ABSOLUTE_POSITIONS:
+        return None
+    # RoBERTa-style tables start after the padding index (514 rows hold 512 tokens)
+    offset = (config.pad_token_id or 0) + 1 if config.model_type in _OFFSET_POSITIONS else 0
+    return n - offset
+
+
+_ABSOLUTE_POSITIONS = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "mpnet")  # relative-position models (DeBERTa) have no such limit
+_OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "mpnet")
+
+
 def classifier_skeleton(model_path: str, num_labels: int, is_regression: bool):
     """The classifier's structure on the meta device: shapes without weights, so counting layers
     and unit sizes costs no load (and no memory) even for a large model."""
@@ -86,6 +101,10 @@ def load_classifier(model_path: str, num_labels: int, is_regression: bool, token
         model = AutoModelForSequenceClassification.from_pretrained(model_path, config=config)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load model {model_path!r}: {e}. Pass a local model folder, or a Hub id while online") from None
+    except Exception as e:  # a truncated safetensors file, a pickle that weights_only refuses, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot read the weights of model {model_path!r} ({type(e).__name__}: {first}); the files are damaged "
+                        "or unsafe to load. Re-download or re-save the model (save_pretrained writes safetensors)") from None
     if model.config.pad_token_id is None and tokenizer is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     for p in model.parameters():

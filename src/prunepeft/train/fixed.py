@@ -51,7 +51,6 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
     write_json(out_dir / "config.json", to_dict(cfg))
     supernet = session.build_supernet(units, stage=STAGE_FINAL)
     supernet.train_backbone = full
-    save_configuration(supernet.alive, out_dir / "configuration.json", configuration_meta(session, supernet))
     log_path = out_dir / "epochs.jsonl"
     log_path.unlink(missing_ok=True)
     accounting = parameter_accounting(supernet)
@@ -75,6 +74,7 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
     )
     seconds = time.perf_counter() - start
     train_seconds = history[-1]["seconds"]  # without the per-epoch dev evaluation
+    save_configuration(supernet.alive, out_dir / "configuration.json", configuration_meta(session, supernet))
     save_weights(supernet, out_dir / "weights.safetensors")
     metrics = {
         "task": session.task.name,

@@ -46,12 +46,12 @@ class TrainConfig:
     kind_learning_rates: dict = field(default_factory=dict, metadata={"help": "per-kind override, e.g. {adapter: 5e-4}"})
     head_learning_rate: float = field(default=3e-3, metadata={"help": "learning rate of the classification head"})
     full_learning_rate: float = field(default=5e-5, metadata={"help": "backbone learning rate of --method full"})
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.06
-    num_train_epochs: float = 3.0
-    per_device_train_batch_size: int = 32
-    per_device_eval_batch_size: int = 64
-    max_grad_norm: float = 1.0
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "share of the steps with a linearly rising learning rate, in [0, 1)"})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "passes over the training data (fractions allowed)"})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "training examples per step and process"})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "dev examples per forward pass"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradients are clipped to this norm"})
 
 
 def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
@@ -63,6 +63,11 @@ def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
     if supernet.train_backbone:
         groups.append({"params": supernet.backbone_parameters(), "lr": cfg.full_learning_rate, "name": "backbone"})
     return [g for g in groups if g["params"]]
+
+
+def _diverged(desc: str, what: str, epoch: int, step: int):
+    raise UserError(f"{desc}: {what} at epoch {epoch + 1}, step {step + 1}; the run stopped and its folder is marked incomplete. "
+                    "Lower the learning rate (--learning-rate) or check the data for extreme values")
 
 
 def evaluate(model, loader, task) -> dict[str, float]:
@@ -126,12 +131,13 @@ def train(
         for batch in loader:
             loss = model(**batch).loss
             if not torch.isfinite(loss):
-                raise UserError(f"{desc}: the training loss became {loss.item()} at step {step + 1}; nothing was saved from this run. "
-                                "Lower the learning rate (--learning-rate) or check the data for extreme values")
+                _diverged(desc, f"the training loss became {loss.item()}", epoch, step)
             acc.backward(loss)
             supernet.accumulate_gradients()
             if cfg.max_grad_norm:
-                acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                norm = acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
+                    _diverged(desc, f"the gradient norm became {float(norm)}", epoch, step)
             optimizer.step()
             scheduler.step()
             if after_step:
