@@ -1,4 +1,4 @@
-"""Atomic writes: a file appears complete or not at all."""
+"""Atomic writes (a file appears complete or not at all) and where prunepeft caches what it builds."""
 
 from __future__ import annotations
 
@@ -32,3 +32,9 @@ def append_jsonl(path: str | Path, obj) -> None:
         f.write(json.dumps(obj, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def cache_root() -> Path:
+    """Env PRUNEPEFT_CACHE, else ~/.cache/prunepeft (built data sets, converted models)."""
+    env = os.environ.get("PRUNEPEFT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "prunepeft"
