@@ -214,3 +214,40 @@ def test_equal_budget_baselines_lora_all_and_adalora(tiny_dir, tmp_path, capsys)
     assert (out / "adalora" / "adapter_config.json").is_file()
     assert main(["export", str(out), "--format", "peft", "--out", str(tmp_path / "x")]) == 2
     assert "AdaLoRA" in capsys.readouterr().err
+
+
+def test_full_finetune_saves_reloads_and_exports(tiny_dir, tmp_path, capsys):
+    """--method full trains the whole backbone: its weights are saved once each (safetensors refuses
+    shared tensors), reload into the same predictions, and export as a plain HF model."""
+    from transformers import AutoModelForSequenceClassification
+
+    from prunepeft.config import from_dict
+    from prunepeft.export.command import load_trained
+    from prunepeft.session import open_session
+    from prunepeft.train.loop import evaluate
+
+    run = tmp_path / "full"
+    assert main(train_args(tiny_dir, run, "--method", "full", "--num-train-epochs", "1", "--set", "train.full_learning_rate=1e-3")) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["num_units"] == 0 and metrics["trainable_params"] == metrics["backbone_params"] > 0
+    saved = load_file(str(run / "weights.safetensors"))
+    assert {k.split(".")[0] for k in saved} == {"head", "model"}
+    assert sum(t.numel() for k, t in saved.items() if k.startswith("model.")) == metrics["backbone_params"]
+
+    supernet, _, _, _ = load_trained(run)
+    pristine = AutoModelForSequenceClassification.from_pretrained(tiny_dir, num_labels=2)
+    trained = dict(supernet.backbone_named_parameters())
+    assert all(torch.equal(p, saved[f"model.{n}"]) for n, p in trained.items())
+    assert not torch.equal(trained["bert.encoder.layer.0.attention.self.query.weight"],
+                           pristine.get_parameter("bert.encoder.layer.0.attention.self.query.weight"))  # it did train
+    session = open_session(from_dict(json.loads((run / "config.json").read_text())))
+    dev = session.loader(session.dev_encoded, train=False)
+    assert evaluate(supernet.model, dev, session.task) == metrics["metrics"]
+
+    assert main(["export", str(run), "--format", "peft", "--out", str(tmp_path / "p")]) == 2
+    assert "full fine-tune" in capsys.readouterr().err
+    assert main(["export", str(run), "--format", "merged", "--out", str(tmp_path / "m")]) == 0
+    plain = AutoModelForSequenceClassification.from_pretrained(tmp_path / "m").eval()
+    batch = session.tokenizer(["a gripping , funny film", "dull and lifeless"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        assert torch.equal(plain(**batch).logits, supernet.model(**batch).logits)

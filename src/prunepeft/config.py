@@ -52,7 +52,7 @@ class SearchConfig:
 
 @dataclass
 class RunConfig:
-    model: str = field(default=DEFAULT_MODEL, metadata={"help": "local model folder or Hub id"})
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "local model folder, Hub id, smollm2 (packaged SmolLM2-135M-Instruct) or FILE.gguf"})
     output_dir: str = field(default="runs/latest", metadata={"help": "run folder for every file the command writes"})
     seed: int = field(default=42, metadata={"help": "seeds data subsets, initialisation and order: the same seed gives the same run"})
     method: str | None = field(default=None, metadata={"help": "an equal-budget baseline: lora (q,v), lora-all, dora, adapter, parallel-adapter, adalora, full"})

@@ -1,4 +1,5 @@
-"""Atomic writes: a file appears complete or not at all, with the permissions the user's umask gives."""
+"""Atomic writes (a file appears complete or not at all, with the permissions the user's umask
+gives) and where prunepeft caches what it builds."""
 
 from __future__ import annotations
 
@@ -55,3 +56,9 @@ def append_jsonl(path: str | Path, obj) -> None:
         f.write(dumps(obj) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def cache_root() -> Path:
+    """Env PRUNEPEFT_CACHE, else ~/.cache/prunepeft (built data sets, converted models)."""
+    env = os.environ.get("PRUNEPEFT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "prunepeft"

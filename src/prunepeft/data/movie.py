@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -38,7 +37,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from prunepeft.errors import UserError
-from prunepeft.io import atomic_write_bytes
+from prunepeft.io import atomic_write_bytes, cache_root
 
 SDIST_REQUIREMENT = "vaderSentiment==3.3.2"
 INNER_ARCHIVE = "additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -49,12 +48,6 @@ GROUND_TRUTH_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940
 SPLIT_SEED = 0
 SPLITS = ("train", "validation", "test")
 LABEL_NAMES = ["negative", "positive"]
-
-
-def cache_root() -> Path:
-    """Env PRUNEPEFT_CACHE, else ~/.cache/prunepeft."""
-    env = os.environ.get("PRUNEPEFT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "prunepeft"
 
 
 def movie_dir(cache_dir: Path | None = None) -> Path:

@@ -9,7 +9,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
 
 from prunepeft.config import from_dict
@@ -37,7 +36,7 @@ def load_trained(run_dir: Path):
                         "export a folder written by `prunepeft train` or `prunepeft run`")
     cfg = from_dict(json.loads((run_dir / "config.json").read_text()))
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    units = load_configuration(run_dir / "configuration.json")
+    units = load_configuration(run_dir / "configuration.json", allow_empty=cfg.method == "full")
     model_path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(model_path)
     model = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
@@ -52,10 +51,8 @@ def load_trained(run_dir: Path):
     except Exception as e:  # safetensors' own error type, or keys/shapes that do not match the configuration
         raise UserError(f"{run_dir / 'weights.safetensors'} is damaged or does not match configuration.json ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else ''}); retrain the run (prunepeft train --configuration {run_dir})") from None
-    with torch.no_grad():  # a full fine-tune saved the whole model
-        for name, p in model.named_parameters():
-            if f"model.{name}" in tensors:
-                p.copy_(tensors[f"model.{name}"])
+    if supernet.train_backbone:  # a full fine-tune saved the whole backbone too
+        supernet.load_backbone_state_dict(tensors)
     model.eval()
     return supernet, tokenizer, model_path, metrics
 
@@ -73,9 +70,9 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
         raise UserError(f"--out {out} exists and is not empty; choose a new folder")
     supernet, tokenizer, model_path, metrics = load_trained(run_dir)
     _, left, _ = peft_coverage(supernet)
-    if supernet.train_backbone and fmt != "prunepeft":
-        raise UserError("this run is a full fine-tune: there is no adapter to export; use --format prunepeft "
-                        "(the whole model's weights are in weights.safetensors)")
+    if supernet.train_backbone and fmt == "peft":
+        raise UserError("this run is a full fine-tune: there is no adapter to export; use --format merged "
+                        "(a plain Hugging Face model folder) or --format prunepeft")
     if fmt == "merged" and left:
         raise UserError(f"cannot merge {', '.join(u.name for u in left)} into the weights: only LoRA/DoRA merge; "
                         "use --format prunepeft to keep every unit")
@@ -88,6 +85,9 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
         if fmt == "prunepeft":
             for name in RUN_FILES:
                 shutil.copy2(run_dir / name, tmp / name)
+        elif supernet.train_backbone:  # a full fine-tune has no units: the trained model is the merged model
+            supernet.model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
         else:
             base = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
             if fmt == "peft":

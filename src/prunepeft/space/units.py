@@ -123,7 +123,9 @@ def save_configuration(units, path: Path, extra: dict | None = None) -> None:
     write_json(path, payload)
 
 
-def load_configuration(path: str | Path) -> list[Unit]:
+def load_configuration(path: str | Path, allow_empty: bool = False) -> list[Unit]:
+    """The units of a configuration file (or a run folder). `allow_empty` admits the no-unit
+    configuration a full fine-tune writes; a configuration to train needs at least one unit."""
     path = Path(path)
     if path.is_dir():
         path = path / "configuration.json"
@@ -136,6 +138,6 @@ def load_configuration(path: str | Path) -> list[Unit]:
         raise UserError(f"{path} is not a prunepeft configuration (a JSON object with a 'units' list): {e}") from None
     if not isinstance(units, list):
         raise UserError(f"{path}: 'units' must be a list of {{kind, layer, size, target}} objects")
-    if not units:
+    if not units and not allow_empty:
         raise UserError(f"{path} has an empty 'units' list; a configuration needs at least one unit")
     return sorted({Unit.from_dict(u) for u in units})

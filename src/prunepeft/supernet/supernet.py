@@ -131,9 +131,13 @@ class Supernet:
         return sum(p.numel() for p in self.backbone_parameters())
 
     def backbone_parameters(self) -> list[nn.Parameter]:
+        return [p for _, p in self.backbone_named_parameters()]
+
+    def backbone_named_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The model's parameters minus the head's and the units' (each tied parameter once)."""
         head = {id(p) for p in self.head_parameters()}
         units = {id(p) for u in self.alive for p in self.unit_parameters(u)}
-        return [p for p in self.model.parameters() if id(p) not in head and id(p) not in units]
+        return [(n, p) for n, p in self.model.named_parameters() if id(p) not in head and id(p) not in units]
 
     def set_trainable(self) -> None:
         for p in self.model.parameters():
@@ -174,6 +178,24 @@ class Supernet:
             for head in self.arch.head:
                 for name, p in self.model.get_submodule(head).named_parameters():
                     p.copy_(state[f"head.{head}.{name}"])
+
+    def backbone_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a full fine-tune saves beside the head and unit tensors, under `model.<name>`. Head and
+        unit tensors stay out (they have their own keys): safetensors refuses a file holding one
+        tensor twice, and a reload must not depend on which copy wins."""
+        return {f"model.{n}": p.detach().cpu().contiguous() for n, p in self.backbone_named_parameters()}
+
+    def load_backbone_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = {f"model.{n}": p for n, p in self.backbone_named_parameters()}
+        missing = sorted(set(expected) - set(state))
+        if missing:
+            raise UserError(f"saved weights lack {len(missing)} backbone tensors (e.g. {missing[0]}); they are not a full fine-tune of this model")
+        with torch.no_grad():
+            for key, p in expected.items():
+                if state[key].shape != p.shape:
+                    raise UserError(f"saved backbone tensor {key} has shape {tuple(state[key].shape)}, the model {tuple(p.shape)}; "
+                                    "they belong to another model")
+                p.copy_(state[key])
 
     # ---- statistics for the criteria ----------------------------------------------------
     def start_statistics(self, activation: bool, gradients: bool) -> None:

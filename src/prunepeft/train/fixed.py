@@ -32,10 +32,10 @@ def parameter_accounting(supernet: Supernet) -> dict:
 
 
 def save_weights(supernet: Supernet, path: Path) -> None:
+    """Units and head; a full fine-tune adds the backbone (each tensor under exactly one key)."""
     tensors = {**supernet.unit_state_dict(), **supernet.head_state_dict()}
     if supernet.train_backbone:
-        for name, p in supernet.model.named_parameters():
-            tensors.setdefault(f"model.{name}", p.detach().cpu().contiguous())
+        tensors.update(supernet.backbone_state_dict())
     atomic_write_bytes(path, save(tensors))
 
 
