@@ -76,7 +76,8 @@ def _check_train(t) -> None:
         if getattr(t, key) > 1:
             log.warning("train.%s=%g is far above the rates PEFT training uses (1e-5 to 1e-2); expect divergence", key, getattr(t, key))
     for kind, rate in t.kind_learning_rates.items():
-        _choice("a key of train.kind_learning_rates", kind, KINDS)
+        if kind not in KINDS:
+            raise UserError(f"train.kind_learning_rates names the unknown unit kind {kind!r}; the kinds are {', '.join(KINDS)}")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
             raise UserError(f"train.kind_learning_rates[{kind}] must be a number, got {rate!r} (write e.g. {{{kind}: 5e-4}})")
         _number(f"train.kind_learning_rates[{kind}]", rate, low=0)
