@@ -4,54 +4,17 @@ or not at all (written under a temporary name, then renamed)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-
-from prunepeft.config import from_dict
 from prunepeft.errors import UserError
 from prunepeft.io import write_json
-from prunepeft.space.units import load_configuration
-from prunepeft.supernet.arch import inspect_model
-from prunepeft.supernet.loading import (
-    load_classifier,
-    load_tokenizer,
-    resolve_model_path,
-)
-from prunepeft.supernet.supernet import Supernet
+from prunepeft.logs import get_logger
+from prunepeft.run_folder import RUN_FILES, load_trained
+from prunepeft.supernet.loading import load_classifier
 
-RUN_FILES = ("config.json", "configuration.json", "metrics.json", "weights.safetensors")
-
-
-def load_trained(run_dir: Path):
-    """(supernet with the run's trained units and head, tokenizer, model path, metrics)."""
-    missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
-    if missing:
-        raise UserError(f"{run_dir} is not a finished prunepeft training run (missing {', '.join(missing)}); "
-                        "export a folder written by `prunepeft train` or `prunepeft run`")
-    cfg = from_dict(json.loads((run_dir / "config.json").read_text()))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    units = load_configuration(run_dir / "configuration.json")
-    model_path = resolve_model_path(cfg.model)
-    tokenizer = load_tokenizer(model_path)
-    model = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
-    supernet = Supernet(model, inspect_model(model, cfg.arch), cfg.units)
-    supernet.train_backbone = cfg.method == "full"
-    for unit in units:
-        supernet.add(unit)
-    tensors = load_file(str(run_dir / "weights.safetensors"))
-    supernet.load_unit_state_dict(tensors)
-    supernet.load_head_state_dict(tensors)
-    with torch.no_grad():  # a full fine-tune saved the whole model
-        for name, p in model.named_parameters():
-            if f"model.{name}" in tensors:
-                p.copy_(tensors[f"model.{name}"])
-    model.eval()
-    return supernet, tokenizer, model_path, metrics
+__all__ = ["RUN_FILES", "export_run", "load_trained"]  # load_trained lives in run_folder; kept importable here
 
 
 def export_run(run_dir: Path, fmt: str, out: Path) -> None:
@@ -98,7 +61,8 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"exported {fmt} to {out}")
+    log = get_logger(__name__)
+    log.info(f"exported {fmt} to {out}")
     if left:
-        print(f"WARNING: {len(left)} units are not in the peft adapter (peft cannot express them): "
+        log.warning(f"WARNING: {len(left)} units are not in the peft adapter (peft cannot express them): "
               f"{', '.join(u.name for u in left)}; listed in {out / 'units_not_in_peft.json'}")
