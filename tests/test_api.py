@@ -172,3 +172,36 @@ def test_status_lines_go_through_the_prunepeft_logger(tiny_dir, tmp_path, capsys
     out, err = capsys.readouterr()
     assert err == "" and "accuracy" in out
     assert logging.getLogger("prunepeft").level == logging.WARNING
+
+
+def test_cli_report_to(tiny_dir, tmp_path, capsys):
+    from accelerate.utils import is_tensorboard_available
+
+    from prunepeft.cli import main
+
+    (tmp_path / "data.jsonl").write_text("\n".join(json.dumps(r) for r in rows(40)))
+    args = ["train", "--model", str(tiny_dir), "--task", str(tmp_path / "data.jsonl"), "--method", "lora", "--rank", "2", "--max-length", "24",
+            "--num-train-epochs", "2", "--quiet"]
+    assert main([*args, "--output-dir", str(tmp_path / "csv"), "--report-to", "csv"]) == 0
+    tracked = (tmp_path / "csv" / "tracking.csv").read_text()
+    assert "1,train/loss," in tracked and "2,dev/accuracy," in tracked
+    if not is_tensorboard_available():  # not installed on this machine: one clear line, exit 2
+        capsys.readouterr()
+        assert main([*args, "--output-dir", str(tmp_path / "tb"), "--report-to", "tensorboard"]) == 2
+        assert "tensorboard package is not installed" in capsys.readouterr().err
+
+
+def test_a_model_built_in_code_loads_back_with_base_model(tiny_dir, tmp_path):
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                                     vocab_size=30522, max_position_embeddings=64, num_labels=2))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    with pytest.raises(UserError, match="pass tokenizer="):
+        prunepeft.train(["lora-4:q@0"], rows(), model=model)
+    result = prunepeft.train(["lora-4:q@0", "adapter-8@1"], rows(), model=model, tokenizer=tokenizer, output_dir=tmp_path / "run",
+                             max_length=24, num_train_epochs=1)
+    loaded = prunepeft.load(tmp_path / "run", base_model=model)
+    texts = [r["text"] for r in result.task.dev]
+    assert torch.equal(logits(loaded, tokenizer, texts), logits(result.model, tokenizer, texts))
