@@ -139,7 +139,14 @@ def _session(cfg, data, model, tokenizer):
 
 
 class _Tracking:
-    """The trackers of one call (report_to), fed by the search's rounds and the training's epochs."""
+    """The trackers of one call (report_to), fed by the search's rounds and the training's epochs;
+    a context manager, so they are closed also when the call fails."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.reporter.finish()
 
     def __init__(self, report_to, run_dir: Path | None):
         from prunepeft.trackers import Reporter, parse_report_to
@@ -173,12 +180,11 @@ def search(data=None, *, model=None, tokenizer=None, config: RunConfig | str | N
         if resume and not kept:
             raise UserError("resume=True needs the output_dir of the interrupted search")
         cfg.output_dir = str(out) if kept else cfg.output_dir
-        tracking = _Tracking(report_to, out if kept else None)
-        session = _session(cfg, data, model, tokenizer)
-        found = search_loop(session, out, resume=resume, on_round=tracking.on_round)
-        metrics = {**found.cost_metrics(), "units": [u.name for u in found.units], "trainable_params": found.used}
-        tracking.final(metrics, "search")
-        tracking.reporter.finish()
+        with _Tracking(report_to, out if kept else None) as tracking:
+            session = _session(cfg, data, model, tokenizer)
+            found = search_loop(session, out, resume=resume, on_round=tracking.on_round)
+            metrics = {**found.cost_metrics(), "units": [u.name for u in found.units], "trainable_params": found.used}
+            tracking.final(metrics, "search")
         return Result(found.units, metrics, tokenizer=session.tokenizer, run_dir=out if kept else None, task=session.task,
                       max_length=cfg.data.max_length)
 
@@ -223,14 +229,13 @@ def train(configuration=None, data=None, *, method: str | None = None, model=Non
         check_method(cfg.method)  # before any loading
     with _folder(output_dir) as (out, kept):
         cfg.output_dir = str(out) if kept else cfg.output_dir
-        tracking = _Tracking(report_to, out if kept else None)
-        session = _session(cfg, data, model, tokenizer)
-        if units is None:
-            metrics, supernet = _train_baseline(session, cfg.method, out, on_epoch=tracking.on_epoch)
-        else:
-            metrics, supernet = fit_configuration(session, units, out, on_epoch=tracking.on_epoch)
-        tracking.final(metrics)
-        tracking.reporter.finish()
+        with _Tracking(report_to, out if kept else None) as tracking:
+            session = _session(cfg, data, model, tokenizer)
+            if units is None:
+                metrics, supernet = _train_baseline(session, cfg.method, out, on_epoch=tracking.on_epoch)
+            else:
+                metrics, supernet = fit_configuration(session, units, out, on_epoch=tracking.on_epoch)
+            tracking.final(metrics)
         return _trained(session, metrics, supernet, out if kept else None, units)
 
 
@@ -261,17 +266,16 @@ def run(data=None, *, model=None, tokenizer=None, config: RunConfig | str | None
         if resume and not kept:
             raise UserError("resume=True needs the output_dir of the interrupted search")
         cfg.output_dir = str(out) if kept else cfg.output_dir
-        tracking = _Tracking(report_to, out if kept else None)
-        session = _session(cfg, data, model, tokenizer)
-        found = search_loop(session, out, resume=resume, on_round=tracking.on_round)
-        metrics, supernet = fit_configuration(session, found.units, out, extra_metrics=found.cost_metrics(), on_epoch=tracking.on_epoch)
-        tracking.final(metrics)
-        baselines = {}
-        for method in cfg.compare:
-            log.info(f"compare: training the {method} baseline at the same budget")
-            baselines[method] = _train_baseline(session, method, out / "compare" / method)[0]
-            tracking.final(baselines[method], f"compare/{method}")
-        tracking.reporter.finish()
+        with _Tracking(report_to, out if kept else None) as tracking:
+            session = _session(cfg, data, model, tokenizer)
+            found = search_loop(session, out, resume=resume, on_round=tracking.on_round)
+            metrics, supernet = fit_configuration(session, found.units, out, extra_metrics=found.cost_metrics(), on_epoch=tracking.on_epoch)
+            tracking.final(metrics)
+            baselines = {}
+            for method in cfg.compare:
+                log.info(f"compare: training the {method} baseline at the same budget")
+                baselines[method] = _train_baseline(session, method, out / "compare" / method)[0]
+                tracking.final(baselines[method], f"compare/{method}")
         result = _trained(session, metrics, supernet, out if kept else None, found.units)
         result.compare = baselines
         return result
