@@ -115,3 +115,37 @@ def test_equal_budget_baselines(bert_case):
     assert used <= budget and budget - used < 64 + 32  # no module's next rank (64 or 96 params) still fits
     adapter = baseline_units("adapter", sn, budget)
     assert probe_count(sn, adapter) <= budget < probe_count(sn, [Unit(u.layer, "adapter", u.size + 1) for u in adapter])
+
+
+def test_one_turn_warmup_equals_run_warmup_with_one_turn(bert_case):
+    """The callback's warm-up (statistics only) is the CLI's warm-up with warmup_turns=1."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    from prunepeft.config import RunConfig
+    from prunepeft.search.warmup_run import one_turn_warmup, run_warmup
+    from prunepeft.space.partition import partition_of
+    from prunepeft.space.units import Unit
+
+    supernet = bert_case.supernet()
+    for layer in range(3):
+        for target in ("q", "v", "ffn_out"):
+            supernet.add(Unit(layer, "lora", 2, target))
+    bert_case.perturb_units(supernet)
+    supernet.set_trainable()
+    supernet.start_statistics(activation=True, gradients=True)
+    supernet.model.train()
+    loss = supernet.model(**bert_case.inputs(batch=4), labels=bert_case.labels(batch=4)).loss
+    loss.backward()
+    supernet.accumulate_gradients()
+    stats = supernet.unit_stats()
+    sizes = {u: supernet.param_count(u) for u in supernet.alive}
+    partition = partial(partition_of, num_layers=3)
+    cfg = RunConfig()
+    cfg.search.warmup_turns, cfg.search.prune_per_round = 1, 2
+    budget = sum(sizes.values()) // 2
+    F, strategy, leaning, pruned, _ = run_warmup(SimpleNamespace(cfg=cfg), supernet, stats, [], partition, budget, 0, log=lambda m: None)
+    F2, strategy2, leaning2, pruned2 = one_turn_warmup(stats, sizes, partition, budget, 2, cfg.search.threshold, cfg.search.fair_scores)
+    assert (F, strategy, leaning) == (F2, strategy2, leaning2)
+    assert pruned == {c: [u.name for u in us] for c, us in pruned2.items()}
+    assert sum(len(us) for us in pruned2.values()) >= 8  # most criteria pruned their k

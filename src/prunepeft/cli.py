@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from prunepeft.errors import UserError
+from prunepeft.logs import add_verbosity_flags
+from prunepeft.logs import configure as configure_logging
 
 # flag -> dotted config key; flags users know from HF TrainingArguments keep their names.
 COMMON_FLAGS = {
@@ -107,7 +109,10 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--config", help="YAML/JSON file of config keys")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key, e.g. train.warmup_ratio=0.1")
+        p.add_argument("--report-to", default=None, metavar="TRACKERS", help="also log search rounds and epochs to: csv (tracking.csv in "
+                       "the run folder), tensorboard (if installed), or none; comma-separated")
         _add_flags(p, flags)
+        add_verbosity_flags(p)
         return p
 
     command("train", "train a fixed configuration (--configuration FILE) or an everywhere baseline (--method)", {**COMMON_FLAGS, **TRAIN_FLAGS})
@@ -119,8 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--format", choices=["peft", "merged", "prunepeft"], default="peft")
     p.add_argument("--out", required=True)
+    add_verbosity_flags(p)
     p = sub.add_parser("report", help="write report.md and plots into a run folder")
     p.add_argument("run_dir")
+    add_verbosity_flags(p)
     p = sub.add_parser("config", help="print every config key with its default (JSON), or with its meaning (--describe)")
     p.add_argument("--describe", action="store_true", help="print a commented YAML config: every key, its default and what it does")
     return parser
@@ -152,20 +159,21 @@ def dispatch(args) -> int:
     if args.command in ("train", "baseline"):
         from prunepeft.commands import train_command
 
-        train_command(cfg)
+        train_command(cfg, report_to=args.report_to)
     elif args.command == "search":
         from prunepeft.commands import search_command
 
-        search_command(cfg, resume=args.resume)
+        search_command(cfg, resume=args.resume, report_to=args.report_to)
     elif args.command == "run":
         from prunepeft.commands import run_command
 
-        run_command(cfg, resume=args.resume)
+        run_command(cfg, resume=args.resume, report_to=args.report_to)
     return 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging(getattr(args, "verbosity", "normal"))
     try:
         return dispatch(args)
     except UserError as e:

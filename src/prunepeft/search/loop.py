@@ -33,6 +33,7 @@ from prunepeft.hybrid.combine import (
 )
 from prunepeft.hybrid.warmup import check_strategy_covers, load_strategy, save_strategy
 from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
+from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.learned import has_learned, prior_loss
@@ -125,7 +126,10 @@ def fill_budget(alive, pruned_rounds: list[list[Unit]], sizes: dict, budget: int
     return added
 
 
-def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResult:
+def search(session, out: Path, *, resume: bool = False, log=None, on_round=None) -> SearchResult:
+    """Search `session`'s data into the folder `out`. `log(message)` gets the status lines (default: the
+    "prunepeft" logger), `on_round(record)` each trace line as it is written (for trackers)."""
+    log = log or get_logger(__name__).info
     cfg = session.cfg.search
     probe = session.probe()
     num_layers = probe.arch.num_layers
@@ -230,12 +234,15 @@ def search(session, out: Path, *, resume: bool = False, log=print) -> SearchResu
         dev = None
         if cfg.eval_rounds:  # for the trace only: not part of the method, not search cost
             dev = evaluate(supernet.model, session.loader(session.dev_encoded, train=False), session.task)
-        append_jsonl(out / "trace.jsonl", {
+        record = {
             "round": rnd, "alive": [u.name for u in before], "pruned": [u.name for u in pruned],
             "scores": {c: {u.name: v for u, v in s.items()} for c, s in scores.items()},
             "hybrid": {u.name: p for u, p in probs.items()}, "trainable_params": params(), "budget": budget,
             "train_loss": train_loss, "dev": dev, "seconds": time.perf_counter() - start,
-        })
+        }
+        append_jsonl(out / "trace.jsonl", record)
+        if on_round:
+            on_round(record)
         log(f"round {rnd}: pruned {', '.join(u.name for u in pruned)} -> {len(supernet.alive)} units, {params():,} params")
         save_checkpoint(out, {"round": rnd, "alive": [u.name for u in supernet.alive], "warmup_done": True,
                               "warmup_seconds": warmup_seconds, "rounds_seconds": rounds_seconds, "examples_seen": seen,

@@ -86,3 +86,28 @@ def mean_percentile(order: list, partition) -> dict[str, float]:
 def tie_share(strategy: dict) -> float:
     """Share of partitions whose strategy is a tie of several criteria."""
     return sum(len(c) > 1 for c in strategy.values()) / len(strategy) if strategy else 0.0
+
+
+def one_turn_warmup(stats: dict, sizes: dict, partition, budget: int, k: int, threshold: float, fair: bool):
+    """The warm-up of `run_warmup` with a single (shared) turn, computed from the statistics alone
+    without touching a supernet: each criterion's k most prunable units (fewer where the budget is met
+    first) make F. For a search that cannot rewind training, such as inside a user's Trainer
+    (callback.py). Returns (F, strategy, leaning, {criterion: pruned units})."""
+    alive = sorted(stats)
+    pruned_by: dict[str, list] = {}
+    leaning: dict[str, dict[str, float]] = {}
+    for name in CRITERIA:
+        order = criterion_order(name, stats, threshold, fair)
+        leaning[name] = mean_percentile(order, partition)
+        params, pruned = sum(sizes[u] for u in alive), []
+        for unit in order[: min(k, len(order) - 1)]:
+            if params <= budget:
+                break
+            pruned.append(unit)
+            params -= sizes[unit]
+        pruned_by[name] = pruned
+    counts: dict[str, int] = {}
+    for unit in alive:
+        counts[partition(unit)] = counts.get(partition(unit), 0) + 1
+    F = tendency_matrix(pruned_by, partition, counts)
+    return F, assign_strategy(F, leaning), leaning, pruned_by

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from prunepeft.config import to_dict
 from prunepeft.io import append_jsonl, write_json
+from prunepeft.logs import get_logger
 from prunepeft.modules.kinds import TARGETS
 from prunepeft.search.budget import parse_budget
 from prunepeft.supernet.arch import inspect_model
@@ -81,7 +82,7 @@ def train_adalora(session, out_dir: Path) -> dict:
               {"params": [p for p in trainable if id(p) in head], "lr": cfg.train.head_learning_rate, "name": "head"}]
     log_path = out_dir / "epochs.jsonl"
     log_path.unlink(missing_ok=True)
-    print(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> {final_ranks} rank triplets in all (~{budget:,} params), {total} steps")
+    get_logger(__name__).info(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> {final_ranks} rank triplets in all (~{budget:,} params), {total} steps")
     start = time.perf_counter()
     history = train(PeftTrainee(peft_model), loader, cfg.train, epochs=cfg.train.num_train_epochs, task=session.task,
                     dev_loader=session.loader(session.dev_encoded, train=False), desc="train adalora",

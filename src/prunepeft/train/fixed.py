@@ -9,10 +9,12 @@ from safetensors.torch import save
 
 from prunepeft.config import to_dict
 from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
+from prunepeft.logs import get_logger
 from prunepeft.space.units import save_configuration
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.loop import train
 
+log = get_logger(__name__)
 STAGE_FINAL = 999_999  # seeding stage of the final training, apart from search stages
 
 
@@ -46,6 +48,13 @@ def configuration_meta(session, supernet: Supernet) -> dict:
 
 
 def train_configuration(session, units, out_dir: Path, *, full: bool = False, extra_metrics: dict | None = None) -> dict:
+    return fit_configuration(session, units, out_dir, full=full, extra_metrics=extra_metrics)[0]
+
+
+def fit_configuration(session, units, out_dir: Path, *, full: bool = False, extra_metrics: dict | None = None,
+                      on_epoch=None) -> tuple[dict, Supernet]:
+    """Train `units` from a fresh initialisation, evaluate on dev, write the run folder. Returns (metrics,
+    the trained supernet, in eval mode); `on_epoch(record)` also gets each epoch's record (for trackers)."""
     cfg = session.cfg
     out_dir = Path(out_dir)
     write_json(out_dir / "config.json", to_dict(cfg))
@@ -54,13 +63,15 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
     log_path = out_dir / "epochs.jsonl"
     log_path.unlink(missing_ok=True)
     accounting = parameter_accounting(supernet)
-    print(f"training {len(supernet.alive)} units: {accounting['trainable_params']:,} trainable unit params "
+    log.info(f"training {len(supernet.alive)} units: {accounting['trainable_params']:,} trainable unit params "
           f"({accounting['trainable_percent']:.3f}% of {accounting['backbone_params']:,}), head {accounting['head_params']:,}")
     start = time.perf_counter()
 
     def log_epoch(record):
         append_jsonl(log_path, record)
-        print(f"  epoch {record['epoch']}: loss {record['train_loss']:.4f}  dev {record.get('dev')}")
+        if on_epoch:
+            on_epoch(record)
+        log.info(f"  epoch {record['epoch']}: loss {record['train_loss']:.4f}  dev {record.get('dev')}")
 
     history = train(
         supernet,
@@ -86,6 +97,7 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
         "train_samples": len(session.train_encoded),
         "dev_samples": len(session.dev_encoded),
         "num_labels": session.task.num_labels,
+        "label_names": session.task.label_names,
         "is_regression": session.task.is_regression,
         "seconds": seconds,
         "train_seconds": train_seconds,
@@ -96,4 +108,5 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
         metrics["search_train_ratio"] = metrics["search_seconds"] / train_seconds
         metrics["search_train_epoch_ratio"] = metrics["search_epochs"] / cfg.train.num_train_epochs
     write_json(out_dir / "metrics.json", metrics)
-    return metrics
+    supernet.model.eval()
+    return metrics, supernet

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from prunepeft.errors import UserError
+from prunepeft.logs import progress_enabled
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.metrics import compute_metrics
 
@@ -123,7 +124,7 @@ def train(
     if collect:
         supernet.start_statistics(activation=collect[0], gradients=collect[1])
     history, step, epoch = [], 0, 0
-    bar = tqdm(total=total_steps, desc=desc, disable=not show_progress or not acc.is_local_main_process, leave=False)
+    bar = tqdm(total=total_steps, desc=desc, disable=not show_progress or not progress_enabled() or not acc.is_local_main_process, leave=False)
     start = time.perf_counter()
     while step < total_steps:
         model.train()
