@@ -18,13 +18,18 @@ from prunepeft.runfolder import check_finished
 from prunepeft.space.units import load_configuration
 from prunepeft.supernet.arch import inspect_model
 from prunepeft.supernet.loading import (
-    load_classifier,
+    load_for_task,
     load_tokenizer,
     resolve_model_path,
 )
 from prunepeft.supernet.supernet import Supernet
 
 RUN_FILES = ("config.json", "configuration.json", "metrics.json", "weights.safetensors")
+
+
+def load_base(model_path: str, metrics: dict, tokenizer):
+    """The pristine pretrained model a run trained on (runs before causal-LM tasks are classifiers)."""
+    return load_for_task(model_path, metrics.get("task_type", "classification"), metrics["num_labels"], metrics["is_regression"], tokenizer)
 
 
 def load_trained(run_dir: Path):
@@ -39,7 +44,7 @@ def load_trained(run_dir: Path):
     units = load_configuration(run_dir / "configuration.json", allow_empty=cfg.method == "full")
     model_path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(model_path)
-    model = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
+    model = load_base(model_path, metrics, tokenizer)
     supernet = Supernet(model, inspect_model(model, cfg.arch), cfg.units)
     supernet.train_backbone = cfg.method == "full"
     for unit in units:
@@ -89,7 +94,7 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
             supernet.model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
         else:
-            base = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
+            base = load_base(model_path, metrics, tokenizer)
             if fmt == "peft":
                 export_peft(supernet, base, tmp)
                 tokenizer.save_pretrained(str(tmp))

@@ -87,6 +87,7 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
         "dev_samples": len(session.dev_encoded),
         "num_labels": session.task.num_labels,
         "is_regression": session.task.is_regression,
+        "task_type": session.task.task_type,
         "seconds": seconds,
         "train_seconds": train_seconds,
         "seed": cfg.seed,
