@@ -219,6 +219,10 @@ def test_search_train_export_round_trip(tiny_lm_dir, toy_data, tmp_path):
         assert not torch.allclose(ours, pristine(**inputs).logits, atol=1e-3)  # the units changed the model
     # the frozen LM head is the pretrained one: nothing but units was trained
     assert torch.equal(supernet.model.lm_head.weight, pristine.lm_head.weight)
+    assert main(["export", str(out), "--format", "merged", "--out", str(tmp_path / "merged")]) == 0
+    with torch.no_grad():
+        merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+        assert torch.allclose(ours, merged(**inputs).logits, atol=1e-4)
 
 
 @pytest.mark.skipif(not GLUE.is_dir(), reason="needs ../shared/data/glue")
