@@ -28,10 +28,12 @@ def response_log_likelihood(logits: torch.Tensor, labels: torch.Tensor) -> tuple
     """Per row: (sum of log p(label token | tokens before it), number of label tokens), where
     labels are the input ids with -100 on the positions not scored (prompt, padding)."""
     targets = labels[:, 1:]
-    logp = torch.log_softmax(logits[:, :-1].double(), dim=-1)
     mask = targets != IGNORE
-    picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * mask).sum(-1), mask.sum(-1)
+    rows, cols = mask.nonzero(as_tuple=True)
+    # softmax over the scored positions only: a 50k vocabulary at every padded position costs GBs
+    logp = torch.log_softmax(logits[:, :-1][rows, cols].double(), dim=-1)
+    picked = logp[torch.arange(len(rows), device=logits.device), targets[rows, cols]]
+    return torch.zeros(len(labels), dtype=torch.float64, device=logits.device).index_add_(0, rows, picked), mask.sum(-1)
 
 
 def greedy_texts(model, rows: list[dict], tokenizer, max_new_tokens: int) -> list[str]:
