@@ -157,6 +157,14 @@ CASES = {
     "NaN label": (lambda d, t: lora(d, t, "--task", file(t, "d.csv", "text,label\n" + "fine,1\nbad,0\n" * 10 + "odd,NaN\n")), "missing"),
     "dev label unseen in train": (lambda d, t: lora(d, t, "--task", str(_split_files(t, ["a", "b"], ["a", "c"]))), "no training row has"),
     "max length above the model": (lambda d, t: lora(d, t, "--max-length", "4096"), "positions"),
+    # ---- causal-LM tasks
+    "task type typo": (lambda d, t: lora(d, t, "--task-type", "generation"), "unknown --task-type"),
+    "causal-lm on an encoder-only model": (lambda d, t: lora(d, t, "--task-type", "causal-lm", task="glue/sst2"), "not a decoder-only"),
+    "prompt column missing": (lambda d, t: lora(d, t, "--task", file(t, "d.jsonl", '{"prompt": "2+2=", "response": "4"}\n' * 20),
+                                                "--prompt-column", "instruction"), "no prompt and response columns"),
+    "empty response": (lambda d, t: lora(d, t, "--task", file(t, "d.jsonl", '{"prompt": "2+2=", "response": " "}\n' * 20)), "empty response"),
+    "regression posed as causal-lm": (lambda d, t: lora(d, t, "--task", file(t, "d.csv", "text,label\n" + "fine,0.5\nbad,1.7\n" * 10),
+                                                        "--task-type", "causal-lm"), "regression"),
     # ---- models, folders and saved runs
     "model folder without config": (lambda d, t: lora(d, t, "--model", str(t)), "config.json"),
     "model weights truncated": (lambda d, t: lora(d, t, "--model", model_copy(d, t, (d / "model.safetensors").read_bytes()[:1000])), "damaged"),

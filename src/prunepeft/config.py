@@ -24,6 +24,14 @@ class DataConfig:
     data_dir: str | None = field(default=None, metadata={"help": "folder with GLUE data (else $PRUNEPEFT_DATA_DIR, else the Hub)"})
     text_columns: list | None = field(default=None, metadata={"help": "text column(s) of a user file (one, or two for pairs); default: guessed"})
     label_column: str | None = field(default=None, metadata={"help": "label column of a user file (default: label)"})
+    task_type: str = field(default="auto", metadata={"help": "classification; causal-lm: a decoder learns prompt -> response (loss on the "
+                                                             "response and EOS; built-in tasks are posed as prompt -> label word; metrics: "
+                                                             "exact match of greedy generation, mean response-token log-likelihood); auto: "
+                                                             "causal-lm for a file with prompt and response columns and no label column"})
+    prompt_column: str | None = field(default=None, metadata={"help": "prompt column of a causal-lm file; unset: the first of prompt, "
+                                                                      "input, question that the file has"})
+    response_column: str | None = field(default=None, metadata={"help": "response column of a causal-lm file; unset: the first of "
+                                                                        "response, completion, output, answer that pairs with the prompt column"})
     max_length: int = field(default=128, metadata={"help": "tokens per example (longer inputs are cut); at most the model's positions"})
     max_train_samples: int | None = field(default=None, metadata={"help": "stratified subset of the training data"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "stratified subset of the dev data (default: all of it)"})

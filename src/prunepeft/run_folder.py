@@ -64,11 +64,18 @@ def _weights(run_dir: Path) -> dict:
         raise _damaged(run_dir, f"weights.safetensors cannot be read ({type(e).__name__}: {e})") from None
 
 
+def load_base(model_path: str, metrics: dict, tokenizer):
+    """The pristine pretrained model a run trained on (runs before causal-LM tasks are classifiers)."""
+    from prunepeft.supernet.loading import load_for_task
+
+    return load_for_task(model_path, metrics.get("task_type", "classification"), metrics["num_labels"], metrics["is_regression"], tokenizer)
+
+
 def load_trained(run_dir: str | Path, base_model=None):
     """(supernet holding the run's trained units and head, tokenizer or None, model path, metrics).
     `base_model`: the pretrained classifier the run started from, when it was an in-memory model."""
     from prunepeft.supernet.arch import inspect_model
-    from prunepeft.supernet.loading import load_classifier, load_tokenizer, resolve_model_path
+    from prunepeft.supernet.loading import load_tokenizer, resolve_model_path
     from prunepeft.supernet.supernet import Supernet
 
     run_dir = Path(run_dir)
@@ -86,7 +93,7 @@ def load_trained(run_dir: str | Path, base_model=None):
     else:
         model_path = resolve_model_path(cfg.model)
         tokenizer = load_tokenizer(model_path)
-        model = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
+        model = load_base(model_path, metrics, tokenizer)
     supernet = Supernet(model, inspect_model(model, cfg.arch), cfg.units)
     supernet.train_backbone = cfg.method == "full"
     try:

@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prunepeft.config import RunConfig
+from prunepeft.data.causal_encode import encode_prompt_response, make_causal_loader
 from prunepeft.data.encode import encode_rows, make_loader
+from prunepeft.data.prompts import load_task_for
 from prunepeft.data.subset import stratified_subset
-from prunepeft.data.tasks import TaskData, load_task
+from prunepeft.data.tasks import TaskData
 from prunepeft.errors import UserError
 from prunepeft.supernet.arch import inspect_model
 from prunepeft.supernet.loading import (
-    classifier_skeleton,
-    load_classifier,
+    check_decoder,
+    load_for_task,
     load_tokenizer,
     max_positions,
     resolve_model_path,
+    skeleton_for_task,
 )
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.loop import seed_everything
@@ -35,20 +38,24 @@ class Session:
     def loader(self, encoded, *, train: bool, stage: int = 0, shuffle: bool | None = None):
         c = self.cfg.train
         bs = c.per_device_train_batch_size if train else c.per_device_eval_batch_size
+        if self.task.is_causal_lm:
+            return make_causal_loader(encoded, self.tokenizer, bs, shuffle=train if shuffle is None else shuffle, seed=self.cfg.seed * 7919 + stage)
         return make_loader(encoded, self.tokenizer, bs, shuffle=train if shuffle is None else shuffle, seed=self.cfg.seed * 7919 + stage)
 
     def encode(self, rows) -> list:
+        if self.task.is_causal_lm:
+            return encode_prompt_response(rows, self.tokenizer, self.cfg.data.max_length)
         return encode_rows(rows, self.tokenizer, self.task.text_fields, self.cfg.data.max_length, self.task.is_regression)
 
     def probe(self) -> Supernet:
         """A weightless supernet (meta device) for layer count, unit sizes and backbone size."""
-        model = classifier_skeleton(self.model_path, self.task.num_labels, self.task.is_regression)
+        model = skeleton_for_task(self.model_path, self.task.task_type, self.task.num_labels, self.task.is_regression)
         return Supernet(model, inspect_model(model, self.cfg.arch), self.cfg.units)
 
     def build_supernet(self, units=(), stage: int = 0) -> Supernet:
         """A fresh pretrained model with `units` attached, seeded from (seed, stage)."""
         seed_everything(self.cfg.seed, stage)
-        model = load_classifier(self.model_path, self.task.num_labels, self.task.is_regression, self.tokenizer)
+        model = load_for_task(self.model_path, self.task.task_type, self.task.num_labels, self.task.is_regression, self.tokenizer)
         supernet = Supernet(model, inspect_model(model, self.cfg.arch), self.cfg.units)
         for unit in units:
             supernet.add(unit)
@@ -59,8 +66,10 @@ def open_session(cfg: RunConfig) -> Session:
     d = cfg.data
     if d.max_length <= 0:
         raise UserError(f"--max-length must be positive, got {d.max_length}")
-    task = load_task(d.task, d.data_dir, text_columns=d.text_columns, label_column=d.label_column, seed=0)
+    task = load_task_for(d, seed=0)
     model_path = resolve_model_path(cfg.model)
+    if task.is_causal_lm:
+        check_decoder(model_path, cfg.model, task.name)
     limit = max_positions(model_path)
     if limit is not None and d.max_length > limit:
         raise UserError(f"--max-length {d.max_length} is above the {limit} positions model {cfg.model} holds; "

@@ -112,6 +112,7 @@ def _check_search(s) -> None:
 def validate_config(cfg) -> None:
     """Raise one UserError naming the first wrong key of `cfg` (a RunConfig)."""
     from prunepeft.baselines import METHODS
+    from prunepeft.data.prompts import TASK_TYPES
     from prunepeft.modules.kinds import ADAPTER_INITS
 
     _check_types(cfg)
@@ -121,6 +122,10 @@ def validate_config(cfg) -> None:
     _positive_int("rank", cfg.rank)
     _positive_int("bottleneck", cfg.bottleneck)
     d = cfg.data
+    _choice("data.task_type", d.task_type, TASK_TYPES)
+    for key in ("prompt_column", "response_column"):
+        if getattr(d, key) is not None and not getattr(d, key).strip():
+            raise UserError(f"{_name('data.' + key)} must name a column, got an empty name")
     _positive_int("data.max_length", d.max_length)
     _positive_int("data.max_train_samples", d.max_train_samples)
     _positive_int("data.max_eval_samples", d.max_eval_samples)

@@ -33,9 +33,17 @@ class TaskData:
     dev: list[dict]
     metric: str                     # main metric: a key of compute_metrics' output
     test: list[dict] | None = None  # a labelled held-out split, when the data set has one
+    task_type: str = "classification"  # or "causal-lm": rows hold "prompt" and "response" (data/prompts.py)
+
+    @property
+    def is_causal_lm(self) -> bool:
+        return self.task_type == "causal-lm"
 
     @property
     def num_labels(self) -> int:
+        """Outputs of a classification head; a causal LM has none (it keeps its LM head)."""
+        if self.is_causal_lm:
+            return 0
         return 1 if self.is_regression else len(self.label_names)
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from prunepeft.errors import UserError
 from prunepeft.io import write_json
 from prunepeft.logs import get_logger
-from prunepeft.run_folder import RUN_FILES, load_trained
-from prunepeft.supernet.loading import load_classifier
+from prunepeft.run_folder import RUN_FILES, load_base, load_trained
 
 __all__ = ["RUN_FILES", "export_run", "load_trained"]  # load_trained lives in run_folder; kept importable here
 
@@ -49,7 +48,7 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
             supernet.model.save_pretrained(str(tmp))
             tokenizer.save_pretrained(str(tmp))
         else:
-            base = load_classifier(model_path, metrics["num_labels"], metrics["is_regression"], tokenizer)
+            base = load_base(model_path, metrics, tokenizer)
             if fmt == "peft":
                 export_peft(supernet, base, tmp)
                 tokenizer.save_pretrained(str(tmp))

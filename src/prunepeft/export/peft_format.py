@@ -16,6 +16,7 @@ import torch
 
 from prunepeft.errors import UserError
 from prunepeft.modules.kinds import get_kind
+from prunepeft.supernet.loading import peft_task_type
 from prunepeft.supernet.supernet import Supernet
 
 
@@ -66,8 +67,8 @@ def build_peft_model(supernet: Supernet, base_model):
         alpha_pattern={re.escape(n): alpha_per_rank * r for n, r in ranks.items() if r != default_r},
         lora_dropout=first.dropout.p if hasattr(first.dropout, "p") else 0.0,
         use_dora=bool(get_kind(kind).peft_dora),
-        modules_to_save=list(supernet.arch.head),
-        task_type="SEQ_CLS",
+        modules_to_save=list(supernet.arch.head) or None,  # a causal LM keeps its pretrained LM head: nothing new to save
+        task_type=peft_task_type(base_model),
         init_lora_weights=True,
     )
     peft_model = get_peft_model(base_model, config)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from prunepeft.errors import UserError
 from prunepeft.io import cache_root, write_json
+from prunepeft.logs import get_logger
 
 MAGIC = b"GGUF"  # the first four bytes of every GGUF file
 SOURCE_FILE = "prunepeft-gguf-source.json"  # provenance, written into each converted folder
@@ -89,7 +89,7 @@ def convert(path: Path, folder: Path) -> Path:
     except OSError as e:
         raise UserError(f"cannot write the converted model under {folder.parent}: {e.strerror}; "
                         "set PRUNEPEFT_CACHE to a writable folder") from None
-    print(f"converting {path} once into the Hugging Face folder {folder} (about half a minute)", file=sys.stderr, flush=True)
+    get_logger().info(f"converting {path} once into the Hugging Face folder {folder} (about half a minute)")
     try:
         _write_hf_folder(path, tmp)
         write_json(tmp / SOURCE_FILE, {"gguf_file": str(path.resolve()), "size": path.stat().st_size,

@@ -1,6 +1,6 @@
-"""Load a pretrained model for sequence classification: a local folder, a Hub id, the packaged
-all-MiniLM-L6-v2 (the default), the packaged SmolLM2-135M-Instruct (`smollm2`), or any GGUF file
-(converted once into a cached folder by `gguf.py`). Packaged models are found via importlib, so
+"""Load a pretrained model for sequence classification, or for causal-LM tasks the LM itself: a
+local folder, a Hub id, the packaged all-MiniLM-L6-v2 (the default), the packaged
+SmolLM2-135M-Instruct (`smollm2`), or any GGUF file (converted once into a cached folder by `gguf.py`). Packaged models are found via importlib, so
 no machine path is baked in."""
 
 from __future__ import annotations
@@ -131,3 +131,70 @@ def load_classifier(model_path: str, num_labels: int, is_regression: bool, token
         p.requires_grad_(False)
     logging.getLogger(__name__).debug("loaded %s", model_path)
     return model
+
+
+# ---- causal LMs ---------------------------------------------------------------------------
+
+def is_decoder(model_path: str) -> bool:
+    """A decoder-only LM: transformers has a causal-LM class for its type and no masked-LM one
+    (BERT and RoBERTa have both: they are encoders) and it is no encoder-decoder."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    config = _classifier_config(model_path, 2, False)
+    kind = getattr(config, "model_type", "")
+    return (kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+            and not getattr(config, "is_encoder_decoder", False))
+
+
+def check_decoder(model_path: str, model: str, task_name: str) -> None:
+    if not is_decoder(model_path):
+        kind = getattr(_classifier_config(model_path, 2, False), "model_type", "?")
+        raise UserError(f"task {task_name} is a causal-LM task (prompt -> response), but --model {model} ({kind}) is not a decoder-only "
+                        "language model; pass a decoder (e.g. --model smollm2, a Llama or Qwen2 folder) or --task-type classification")
+
+
+def causal_lm_skeleton(model_path: str):
+    """The causal LM's structure on the meta device (see classifier_skeleton)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    config = _classifier_config(model_path, 2, False)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+def load_causal_lm(model_path: str, tokenizer=None):
+    """AutoModelForCausalLM, every weight frozen: the LM head is the pretrained one, and is not trained."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(model_path)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load model {model_path!r} as a causal LM: {e}. Pass a decoder's folder, or a Hub id while online") from None
+    if tokenizer is not None:  # generation pads finished rows and stops at these
+        for config in (model.config, model.generation_config):
+            if getattr(config, "pad_token_id", None) is None:
+                config.pad_token_id = tokenizer.pad_token_id
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def load_for_task(model_path: str, task_type: str, num_labels: int, is_regression: bool, tokenizer=None):
+    """The pretrained model a task trains on: a classifier (new head), or the causal LM itself."""
+    if task_type == "causal-lm":
+        return load_causal_lm(model_path, tokenizer)
+    return load_classifier(model_path, num_labels, is_regression, tokenizer)
+
+
+def skeleton_for_task(model_path: str, task_type: str, num_labels: int, is_regression: bool):
+    if task_type == "causal-lm":
+        return causal_lm_skeleton(model_path)
+    return classifier_skeleton(model_path, num_labels, is_regression)
+
+
+def peft_task_type(model) -> str:
+    """peft's task type of a transformers model: CAUSAL_LM for a generating LM, else SEQ_CLS."""
+    return "CAUSAL_LM" if model.can_generate() else "SEQ_CLS"

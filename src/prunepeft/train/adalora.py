@@ -20,7 +20,7 @@ from prunepeft.logs import get_logger
 from prunepeft.modules.kinds import TARGETS
 from prunepeft.search.budget import parse_budget
 from prunepeft.supernet.arch import inspect_model
-from prunepeft.supernet.loading import load_classifier
+from prunepeft.supernet.loading import load_for_task, peft_task_type
 from prunepeft.train.fixed import STAGE_FINAL
 from prunepeft.train.loop import seed_everything, train
 
@@ -62,7 +62,8 @@ def train_adalora(session, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     write_json(out_dir / "config.json", to_dict(cfg))
     seed_everything(cfg.seed, STAGE_FINAL)
-    model = load_classifier(session.model_path, session.task.num_labels, session.task.is_regression, session.tokenizer)
+    task = session.task
+    model = load_for_task(session.model_path, task.task_type, task.num_labels, task.is_regression, session.tokenizer)
     arch = inspect_model(model, cfg.arch)
     backbone = sum(p.numel() for p in model.parameters())
     budget = parse_budget(cfg.search.budget, backbone)
@@ -73,13 +74,15 @@ def train_adalora(session, out_dir: Path) -> dict:
     total = max(1, math.ceil(cfg.train.num_train_epochs * len(loader)))
     config = AdaLoraConfig(init_r=INIT_R, target_r=max(1, final_ranks // len(targets)), tinit=int(TINIT * total),
                            tfinal=int(TFINAL * total), deltaT=min(DELTA_T, max(1, total // 20)), total_step=total,
-                           lora_alpha=INIT_R, target_modules=targets, modules_to_save=list(arch.head), task_type="SEQ_CLS")
+                           lora_alpha=INIT_R, target_modules=targets, modules_to_save=list(arch.head) or None,
+                           task_type=peft_task_type(model))
     peft_model = get_peft_model(model, config)
     peft_model.base_model.rankallocator.target_bgt = final_ranks  # the exact final rank budget
     head = {id(p) for h in arch.head for p in peft_model.base_model.model.get_submodule(h).modules_to_save.parameters()}
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in trainable if id(p) not in head], "lr": cfg.train.learning_rate, "name": "adalora"},
               {"params": [p for p in trainable if id(p) in head], "lr": cfg.train.head_learning_rate, "name": "head"}]
+    groups = [g for g in groups if g["params"]]  # a causal LM has no new head
     log_path = out_dir / "epochs.jsonl"
     log_path.unlink(missing_ok=True)
     get_logger(__name__).info(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> {final_ranks} rank triplets in all (~{budget:,} params), {total} steps")
@@ -97,7 +100,7 @@ def train_adalora(session, out_dir: Path) -> dict:
         "score": history[-1]["dev"][session.task.metric], "trainable_params": kept, "allocated_params": allocated,
         "head_params": head_params, "backbone_params": backbone, "trainable_percent": 100.0 * kept / backbone,
         "num_units": 0, "final_rank_triplets": final_ranks, "train_samples": len(session.train_encoded),
-        "dev_samples": len(session.dev_encoded), "num_labels": session.task.num_labels, "is_regression": session.task.is_regression,
+        "dev_samples": len(session.dev_encoded), "num_labels": session.task.num_labels, "is_regression": session.task.is_regression, "task_type": task.task_type,
         "seconds": seconds, "train_seconds": history[-1]["seconds"], "seed": cfg.seed, "method": "adalora",
     }
     write_json(out_dir / "metrics.json", metrics)

@@ -99,6 +99,7 @@ def fit_configuration(session, units, out_dir: Path, *, full: bool = False, extr
         "num_labels": session.task.num_labels,
         "label_names": session.task.label_names,
         "is_regression": session.task.is_regression,
+        "task_type": session.task.task_type,
         "seconds": seconds,
         "train_seconds": train_seconds,
         "seed": cfg.seed,

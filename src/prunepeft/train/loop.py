@@ -72,6 +72,10 @@ def _diverged(desc: str, what: str, epoch: int, step: int):
 
 
 def evaluate(model, loader, task) -> dict[str, float]:
+    if getattr(task, "is_causal_lm", False):  # generation and likelihood, not logits vs labels
+        from prunepeft.train.causal_eval import evaluate_causal_lm
+
+        return evaluate_causal_lm(model, loader)
     acc = accelerator()
     # gather_for_metrics trims the padding of the last batch only on a loader accelerate prepared
     loader = acc.prepare(loader)
