@@ -27,6 +27,10 @@ TASKS = {  # the task's data name, train subset (stratified, a function of the s
     "qnli": {"data": "glue/qnli", "max_train_samples": None, "max_length": 128},
     "rte": {"data": "glue/rte", "max_train_samples": None, "max_length": 128},
     "movie": {"data": "movie-sentiment", "max_train_samples": None, "max_length": 64},
+    # issue 9's decoder evidence: SmolLM2-135M-Instruct learns SST-2 posed as prompt -> label word (a stated subset:
+    # 512 training sentences, 200 dev sentences; exact match of the greedy answer)
+    "sst2-llm": {"data": "glue/sst2", "model": "smollm2", "task_type": "causal-lm", "max_train_samples": 512,
+                 "max_eval_samples": 200, "max_length": 64},
 }
 SMOKE_TASK = {"max_train_samples": 48, "max_length": 32}
 # a tiny random model learns little: a higher learning rate and a lower "has learned" bar
@@ -79,9 +83,10 @@ def task_key(task: str, s: dict) -> str:
 def make_job(task: str, method: str, seed: int, *, settings: dict, model: str, data_dir: Path, work: Path,
              budget: int, extra: list[str], method_overrides=None, name: str | None = None) -> dict:
     overrides, search = method_overrides or method_spec(method, budget)
-    base = [f"model={model}", f"data.task={settings['data']}", f"data.data_dir={data_dir}",
+    base = [f"model={settings.get('model', model)}", f"data.task={settings['data']}", f"data.data_dir={data_dir}",
             f"data.max_train_samples={settings['max_train_samples']}", f"data.max_length={settings['max_length']}",
             f"train.num_train_epochs={settings['epochs']}", f"seed={seed}"]
+    base += [f"data.{key}={settings[key]}" for key in ("task_type", "max_eval_samples") if key in settings]
     name = name or method
     return {"task": task, "method": name, "seed": seed, "search": search, "overrides": base + overrides + extra,
             "run_dir": work / task_key(task, settings) / name / f"seed{seed}"}
@@ -110,7 +115,7 @@ def summarise(records: list[dict], tasks, methods) -> dict:
     return out
 
 
-def verdicts(summary: dict, budget: int) -> dict:
+def verdicts(summary: dict, budgets: dict) -> dict:
     """Does PrunePEFT (each fidelity) beat the best equal-budget baseline, per task?"""
     out = {}
     for task, by_method in summary.items():
@@ -123,7 +128,7 @@ def verdicts(summary: dict, budget: int) -> dict:
             if p in by_method:
                 v = by_method[p]
                 out[task][p] = {"mean": v["mean"], "std": v["std"], "beats": v["mean"] > base[best]["mean"],
-                                "margin": v["mean"] - base[best]["mean"], "within_budget": v["trainable_params"] <= budget}
+                                "margin": v["mean"] - base[best]["mean"], "within_budget": v["trainable_params"] <= budgets[task]}
     return out
 
 
@@ -163,7 +168,9 @@ def markdown(payload: dict) -> str:
         rows_by = payload["summary"].get(task, {})
         if not rows_by:
             continue
-        md.append(f"\n## {ts['data']} ({next(iter(rows_by.values()))['metric']}; train {ts['max_train_samples'] or 'all'}, "
+        other_model = f"model {ts['model']} as {ts.get('task_type', 'classification')}, budget {s.get('budgets', {}).get(task, 0):,}; " if "model" in ts else ""
+        dev = f", dev {ts['max_eval_samples']}" if ts.get("max_eval_samples") else ""
+        md.append(f"\n## {ts['data']} ({other_model}{next(iter(rows_by.values()))['metric']}; train {ts['max_train_samples'] or 'all'}{dev}, "
                   f"max_length {ts['max_length']}, epochs {ts['epochs']:g})\n\n")
         best = max(v["mean"] for v in rows_by.values())
         rows = []
@@ -184,7 +191,7 @@ def markdown(payload: dict) -> str:
 def main(argv=None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     common.add_work_dir(p)
-    p.add_argument("--tasks", nargs="+", default=None, choices=list(TASKS), help="default: all (--smoke: sst2 rte)")
+    p.add_argument("--tasks", nargs="+", default=None, choices=list(TASKS), help="default: the four classification tasks on MiniLM (--smoke: sst2 rte)")
     p.add_argument("--methods", nargs="+", default=None, choices=MAIN + ABLATIONS + OTHER,
                    help="default: the baselines and PrunePEFT (+ the ablations with --ablations)")
     p.add_argument("--ablations", action="store_true", help="add the ablation runs")
@@ -192,25 +199,26 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.smoke:
         args.seeds = args.seeds[:1]
-    args.tasks = args.tasks or (["sst2", "rte"] if args.smoke else list(TASKS))
+    args.tasks = args.tasks or (["sst2", "rte"] if args.smoke else [t for t in TASKS if "model" not in TASKS[t]])
     common.set_threads(args.threads, args.smoke)
     started = time.perf_counter()
     methods = args.methods or (MAIN + (ABLATIONS if args.ablations else []))
     with common.workspace(args, args.tasks) as (model, data_dir, work):
-        budget = common.unit_params(model, "lora", 8)
         extra = (SMOKE_EXTRA if args.smoke else []) + args.extra
         settings = {t: task_settings(t, args.smoke, args.max_train_samples) for t in args.tasks}
-        jobs = [make_job(t, m, seed, settings=settings[t], model=model, data_dir=data_dir, work=work, budget=budget,
+        budgets = {t: common.unit_params(settings[t].get("model", model), "lora", 8) for t in args.tasks}
+        budget = budgets[args.tasks[0]] if len(set(budgets.values())) == 1 else common.unit_params(model, "lora", 8)
+        jobs = [make_job(t, m, seed, settings=settings[t], model=model, data_dir=data_dir, work=work, budget=budgets[t],
                          extra=extra)
                 for seed in args.seeds for t in args.tasks for m in methods]
         records, failures = common.run_many(jobs, args.report_only)
     summary = summarise(records, args.tasks, methods)
     payload = common.base_payload("quality", args, started)
     payload.update({
-        "settings": {"model": model, "budget": budget, "extra_overrides": extra,
+        "settings": {"model": model, "budget": budget, "budgets": budgets, "extra_overrides": extra,
                      "work_dir": str(work), "report_only": args.report_only},
         "tasks": args.tasks, "methods": methods, "task_settings": settings,
-        "summary": summary, "verdicts": verdicts(summary, budget), "runs": records, "failures": failures,
+        "summary": summary, "verdicts": verdicts(summary, budgets), "runs": records, "failures": failures,
     })
     common.write_results(args.out, "quality", payload, markdown(payload))
     return 1 if failures else 0
