@@ -203,7 +203,7 @@ class PrunePEFTCallback(TrainerCallback):
         if self.strategy_name == "random":
             order = random_order(alive, self.seed * 1000 + len(self.trace))
         else:
-            scores = _scores(stats, {s for ss in self.strategy.values() for s in ss}, self.threshold)
+            scores = _scores(stats, {s for ss in self.strategy.values() for s in ss}, self.threshold, f"callback round {len(self.trace) + 1}")
             order = prune_order(pruning_probabilities(hybrid_logits(scores, self.strategy, self.partition, alive, self.tau, fair=self.fair)))
         pruned = _choose_pruned(order, self.sizes, alive, self.budget, limit)
         for unit in pruned:

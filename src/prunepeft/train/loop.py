@@ -66,7 +66,8 @@ def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def _diverged(desc: str, what: str, epoch: int, step: int):
+def _diverged(desc: str, what: str, epoch: int, step: int, bar):
+    bar.close()  # else the error is printed on the progress bar's line
     raise UserError(f"{desc}: {what} at epoch {epoch + 1}, step {step + 1}; the run stopped and its folder is marked incomplete. "
                     "Lower the learning rate (--learning-rate) or check the data for extreme values")
 
@@ -136,13 +137,13 @@ def train(
         for batch in loader:
             loss = model(**batch).loss
             if not torch.isfinite(loss):
-                _diverged(desc, f"the training loss became {loss.item()}", epoch, step)
+                _diverged(desc, f"the training loss became {loss.item()}", epoch, step, bar)
             acc.backward(loss)
             supernet.accumulate_gradients()
             if cfg.max_grad_norm:
                 norm = acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
                 if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
-                    _diverged(desc, f"the gradient norm became {float(norm)}", epoch, step)
+                    _diverged(desc, f"the gradient norm became {float(norm)}", epoch, step, bar)
             optimizer.step()
             scheduler.step()
             if after_step:
