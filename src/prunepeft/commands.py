@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prunepeft import distributed
 from prunepeft.baselines import baseline_units, check_method
 from prunepeft.config import RunConfig
 from prunepeft.errors import UserError
@@ -11,6 +12,14 @@ from prunepeft.session import open_session
 from prunepeft.space.units import load_configuration
 from prunepeft.train.fixed import train_configuration
 from prunepeft.validate import validate_config
+
+
+def _open(cfg: RunConfig):
+    """The session; with several processes, after they have joined, and the main process first
+    (it may build a cached data set or converted model that the others then read)."""
+    distributed.accelerator()
+    with distributed.main_process_first():
+        return open_session(cfg)
 
 
 def train_baseline(session, method: str, out) -> dict:
@@ -38,7 +47,7 @@ def train_command(cfg: RunConfig) -> dict:
     if cfg.method is not None:
         check_method(cfg.method)  # before any loading
     out = check_output_dir(cfg.output_dir)
-    session = open_session(cfg)
+    session = _open(cfg)
     if units is None:
         metrics = train_baseline(session, cfg.method, out)
     else:
@@ -53,7 +62,7 @@ def search_command(cfg: RunConfig, resume: bool = False):
 
     validate_config(cfg)
     out = check_output_dir(cfg.output_dir)
-    session = open_session(cfg)
+    session = _open(cfg)
     with run_folder(out, "search"):
         return search(session, out, resume=resume)
 
@@ -65,7 +74,7 @@ def run_command(cfg: RunConfig, resume: bool = False) -> dict:
     for method in cfg.compare:
         check_method(method, "--compare")  # before any loading
     out = check_output_dir(cfg.output_dir)
-    session = open_session(cfg)
+    session = _open(cfg)
     with run_folder(out, "run"):
         result = search(session, out, resume=resume)
         metrics = train_configuration(session, result.units, out, extra_metrics=result.cost_metrics())
@@ -74,10 +83,11 @@ def run_command(cfg: RunConfig, resume: bool = False) -> dict:
             train_baseline(session, method, out / "compare" / method)
     print(f"{session.task.name}: {session.task.metric} = {metrics['score']:.4f} with {metrics['trainable_params']:,} unit params; "
           f"search {metrics['search_seconds']:.0f} s / train {metrics['train_seconds']:.0f} s = {metrics['search_train_ratio']:.2f}")
-    try:
-        from prunepeft.report.report import write_report
+    if distributed.is_main_process():  # the report reads the run folder the main process wrote
+        try:
+            from prunepeft.report.report import write_report
 
-        print(f"report: {write_report(out)}")
-    except ImportError:
-        pass
+            print(f"report: {write_report(out)}")
+        except ImportError:
+            pass
     return metrics

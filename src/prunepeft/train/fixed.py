@@ -8,7 +8,7 @@ from pathlib import Path
 from safetensors.torch import save
 
 from prunepeft.config import to_dict
-from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
+from prunepeft.io import append_jsonl, atomic_write_bytes, remove, write_json
 from prunepeft.space.units import save_configuration
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.loop import train
@@ -52,7 +52,7 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
     supernet = session.build_supernet(units, stage=STAGE_FINAL)
     supernet.train_backbone = full
     log_path = out_dir / "epochs.jsonl"
-    log_path.unlink(missing_ok=True)
+    remove(log_path)
     accounting = parameter_accounting(supernet)
     print(f"training {len(supernet.alive)} units: {accounting['trainable_params']:,} trainable unit params "
           f"({accounting['trainable_percent']:.3f}% of {accounting['backbone_params']:,}), head {accounting['head_params']:,}")

@@ -1,0 +1,132 @@
+"""Several processes on one run (`torchrun --nproc_per_node N -m prunepeft ...`, `accelerate launch`).
+
+Training is data parallel (accelerate's DDP and sharded DataLoaders). Everything the search DECIDES
+on -- the criteria's statistics, the losses -- is reduced over the processes, and every random
+choice is seeded alike, so every process scores and prunes the same units. Only the main process
+touches the run folder (`io.py` asks `is_main_process`) and prints; the others wait where they
+need what it wrote. One process behaves exactly as before: every helper here is then a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+from prunepeft.errors import UserError
+
+_ACCELERATOR = None
+
+
+def launched_processes() -> int:
+    """The processes the launcher started (torchrun and accelerate launch set WORLD_SIZE)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def accelerator():
+    """One Accelerator per process (accelerate keeps global state)."""
+    global _ACCELERATOR
+    if _ACCELERATOR is None:
+        from accelerate import Accelerator
+
+        # accelerate chooses gloo on CPU only when told cpu=True: without it, processes started by
+        # torchrun on a machine without GPUs would each train alone on all the data.
+        cpu = launched_processes() > 1 and not torch.accelerator.is_available()
+        acc = Accelerator(cpu=cpu)
+        if acc.num_processes != launched_processes():
+            raise UserError(f"the launcher started {launched_processes()} processes but accelerate set up {acc.num_processes} "
+                            f"({acc.distributed_type}); launch with `torchrun --nproc_per_node N -m prunepeft ...` or "
+                            "`accelerate launch --multi_gpu --num_processes N -m prunepeft ...`")
+        _ACCELERATOR = acc
+    return _ACCELERATOR
+
+
+def num_processes() -> int:
+    return accelerator().num_processes if _ACCELERATOR is not None else launched_processes()
+
+
+def process_index() -> int:
+    if _ACCELERATOR is not None:
+        return _ACCELERATOR.process_index
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    """Before accelerate is set up, the launcher's RANK says (so files written early are safe too)."""
+    return process_index() == 0
+
+
+def barrier() -> None:
+    if num_processes() > 1:
+        accelerator().wait_for_everyone()
+
+
+@contextlib.contextmanager
+def main_process_first():
+    """The main process runs the block first (it may build a cache), the others after it."""
+    if num_processes() > 1:
+        with accelerator().main_process_first():
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def quiet_unless_main():
+    """Print lines once: the other processes' stdout goes nowhere (their errors still show)."""
+    if is_main_process():
+        yield
+        return
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
+
+
+def global_batch_size(per_device: int) -> int:
+    """Training examples per optimiser step over all processes."""
+    return per_device * num_processes()
+
+
+def steps_per_epoch(batches: int) -> int:
+    """Steps each process takes through a loader of `batches` batches once accelerate shards it
+    (accelerate's even_batches: the last process pads its share from the start of the data)."""
+    return -(-batches // num_processes())
+
+
+def _all_sum(tensor: torch.Tensor) -> torch.Tensor:
+    acc = accelerator()
+    return acc.reduce(tensor.to(acc.device), reduction="sum").cpu()
+
+
+def mean_over_processes(value: torch.Tensor) -> torch.Tensor:
+    """A per-process scalar (e.g. a micro-batch's mean loss) -> its mean over processes, the
+    global batch's value when the micro-batches are equal in size."""
+    if num_processes() == 1:
+        return value
+    return _all_sum(value.detach().double().reshape(1))[0] / num_processes()
+
+
+def reduce_statistics(supernet) -> None:
+    """Sum the criteria's statistics over the processes, so each holds those of the global batches."""
+    if num_processes() > 1:
+        supernet.reduce_statistics(_all_sum)
+
+
+def gather(items: list) -> list:
+    """Every process's `items`, concatenated in process order, on every process."""
+    if num_processes() == 1:
+        return list(items)
+    from accelerate.utils import gather_object
+
+    return gather_object(list(items))
+
+
+def end() -> None:
+    """After a command: wait for the main process's files, then close the process group."""
+    if _ACCELERATOR is not None and _ACCELERATOR.num_processes > 1:
+        _ACCELERATOR.wait_for_everyone()
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
