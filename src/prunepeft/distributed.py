@@ -19,12 +19,32 @@ from prunepeft.errors import UserError
 _ACCELERATOR = None
 
 
+# what torchrun (and accelerate launch, which runs it) or mpirun set: the names accelerate reads
+_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+_RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+
+
+def _env_int(names, default: int) -> int:
+    for name in names:
+        value = os.environ.get(name, "")
+        if value.strip().lstrip("-").isdigit():
+            return int(value)
+    return default
+
+
 def launched_processes() -> int:
-    """The processes the launcher started (torchrun and accelerate launch set WORLD_SIZE)."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        return 1
+    """The processes the launcher started."""
+    return _env_int(_SIZE_VARS, 1)
+
+
+def _check_launch() -> None:
+    """`accelerate launch --cpu --num_processes N` starts ONE process (accelerate 1.15 starts several
+    CPU processes only through mpirun): say so, rather than run alone while N were asked for."""
+    cpu_flag = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if cpu_flag and "MASTER_ADDR" in os.environ and launched_processes() == 1:
+        raise UserError("`accelerate launch --cpu` with several processes starts only one; start them with "
+                        "`accelerate launch --multi_gpu --num_processes N -m prunepeft ...` (on a machine without GPUs "
+                        "prunepeft runs them on the CPU, with gloo) or `torchrun --nproc_per_node N -m prunepeft ...`")
 
 
 def accelerator():
@@ -33,6 +53,7 @@ def accelerator():
     if _ACCELERATOR is None:
         from accelerate import Accelerator
 
+        _check_launch()
         # accelerate chooses gloo on CPU only when told cpu=True: without it, processes started by
         # torchrun on a machine without GPUs would each train alone on all the data.
         cpu = launched_processes() > 1 and not torch.accelerator.is_available()
@@ -52,7 +73,7 @@ def num_processes() -> int:
 def process_index() -> int:
     if _ACCELERATOR is not None:
         return _ACCELERATOR.process_index
-    return int(os.environ.get("RANK", "0"))
+    return _env_int(_RANK_VARS, 0)
 
 
 def is_main_process() -> bool:
