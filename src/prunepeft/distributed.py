@@ -106,6 +106,21 @@ def quiet_unless_main():
         yield
 
 
+@contextlib.contextmanager
+def process_random_stream():
+    """Inside: random draws (dropout masks) differ per process, as one process draws a mask per
+    example of the global batch. Outside, the random state is as before on every process, so the
+    random decisions after it (initialisations, orders) stay alike everywhere."""
+    if num_processes() == 1:
+        yield
+        return
+    device = accelerator().device
+    devices = [] if device.type == "cpu" else [device.index or 0]
+    with torch.random.fork_rng(devices=devices, device_type="cuda" if device.type == "cpu" else device.type):
+        torch.manual_seed(int(torch.randint(2**62, ())) + process_index())
+        yield
+
+
 def global_batch_size(per_device: int) -> int:
     """Training examples per optimiser step over all processes."""
     return per_device * num_processes()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from prunepeft.distributed import accelerator, mean_over_processes, reduce_statistics
+from prunepeft.distributed import accelerator, mean_over_processes, process_random_stream, reduce_statistics
 from prunepeft.errors import UserError
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.metrics import compute_metrics
@@ -122,6 +122,9 @@ def train(
     if collect:
         supernet.start_statistics(activation=collect[0], gradients=collect[1])
     history, step, epoch = [], 0, 0
+    random_stream = contextlib.ExitStack()
+    if not local:  # dropout masks: each process its own; the random state after training alike on all
+        random_stream.enter_context(process_random_stream())
     bar = tqdm(total=total_steps, desc=desc, disable=not show_progress or not acc.is_local_main_process, leave=False)
     start = time.perf_counter()
     while step < total_steps:
@@ -168,6 +171,7 @@ def train(
         if on_epoch:
             on_epoch(record)
     bar.close()
+    random_stream.close()
     if collect:
         if not local:
             reduce_statistics(supernet)
