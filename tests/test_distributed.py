@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_model import GLUE, make_tiny_bert_dir
 
 from prunepeft.cli import main
@@ -113,3 +114,78 @@ def test_accelerate_launch_trains_one_epoch_of_global_steps(tiny_dir, tmp_path):
     assert len(epochs) == 1 and epochs[0]["steps"] == 3  # 96 examples / (2 processes x 16)
     assert files(out) == {"config.json", "configuration.json", "epochs.jsonl", "metrics.json", "weights.safetensors"}
     assert json.loads((out / "metrics.json").read_text())["dev_samples"] == 40
+
+
+# ---------------------------------------------------------------- the parts, in one process
+
+def _stats_after(supernet, batches, case):
+    """Statistics of forward+backward on `batches` (no optimiser step: the weights stay put)."""
+    supernet.set_trainable()
+    supernet.model.train()
+    supernet.start_statistics(activation=True, gradients=True)
+    for seed in batches:
+        out = supernet.model(**case.inputs(batch=2, seed=seed), labels=case.labels(batch=2, seed=seed))
+        out.loss.backward()
+        supernet.accumulate_gradients()
+        supernet.model.zero_grad(set_to_none=True)
+    supernet.stop_statistics()
+
+
+def test_reduced_statistics_are_those_of_all_the_steps(bert_case):
+    """Two "processes" (two copies of one supernet, each with its own batch) summed by
+    reduce_statistics hold what one supernet holds after both batches."""
+    from prunepeft.space.units import Unit
+
+    units = [Unit(0, "lora", 4), Unit(1, "adapter", 8), Unit(2, "lora", 2, "v")]
+    copies = []
+    for _ in range(3):
+        sn = bert_case.supernet()
+        torch.manual_seed(0)  # the same unit weights in each copy
+        for u in units:
+            sn.add(u)
+        bert_case.perturb_units(sn)  # B != 0, so every tensor has a gradient
+        copies.append(sn)
+    first, second, both = copies
+    _stats_after(first, [1], bert_case)
+    _stats_after(second, [2], bert_case)
+    _stats_after(both, [1, 2], bert_case)
+    flats = []
+    second.reduce_statistics(lambda t: flats.append(t) or t)  # what the second process contributes
+    first.reduce_statistics(lambda t: t + flats[0])
+    got, want = first.unit_stats(), both.unit_stats()
+    for u in units:
+        assert got[u].mean_abs_activation == pytest.approx(want[u].mean_abs_activation, rel=1e-6)
+        for g, w in zip(got[u].mean_grads, want[u].mean_grads):
+            assert torch.allclose(g, w, rtol=1e-5, atol=1e-9)
+
+
+def test_deltas_keep_unit_order_whatever_was_removed_and_added_back(bert_case):
+    """Processes that pruned different units in the warm-up and added them back must end with
+    the same parameter order (DDP pairs parameters by position)."""
+    from prunepeft.space.units import Unit
+
+    units = [Unit(0, "lora", 4), Unit(0, "lora", 2), Unit(0, "dora", 2), Unit(1, "lora", 4)]
+    fresh, churned = bert_case.supernet(), bert_case.supernet()
+    for u in units:
+        fresh.add(u)
+        churned.add(u)
+    for u in (units[0], units[2]):
+        churned.remove(u)
+    churned.add(units[2])
+    churned.add(units[0])
+    assert [n for n, _ in churned.model.named_parameters()] == [n for n, _ in fresh.model.named_parameters()]
+
+
+def test_accelerate_launch_cpu_with_several_processes_is_refused(monkeypatch):
+    from prunepeft import distributed
+    from prunepeft.errors import UserError
+
+    # what `accelerate launch --cpu --num_processes 2` leaves to its single process
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    for name in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UserError, match="--multi_gpu --num_processes N"):
+        distributed._check_launch()
+    monkeypatch.setenv("WORLD_SIZE", "2")  # started by torchrun: fine
+    distributed._check_launch()

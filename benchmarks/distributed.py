@@ -1,0 +1,101 @@
+"""Wall time of the search's warm-up (and of the whole search) on several processes against one,
+on the packaged all-MiniLM-L6-v2 and real SST-2 sentences, at the same GLOBAL batch:
+
+    1 process,  1 thread,  batch 32          (the reference)
+    1 process,  N threads, batch 32          (the same cores used by threads instead)
+    N processes, 1 thread each, batch 32/N   (torchrun --standalone --nproc_per_node N)
+
+With N processes the warm-up's six independent criterion runs are shared out among them (each
+runs its criteria alone at the global batch) and the rest of the search is data parallel. The
+times are prunepeft's own (`search.json`: warmup_seconds, search_seconds) plus the wall time of
+the command. Whether each run chose the same configuration and strategy as the reference is
+recorded: with MiniLM's dropout the processes draw other masks than one process does, so the
+runs may differ in the last digits and sometimes in a close call.
+
+    python benchmarks/distributed.py [--processes 2] [--train-samples 1000] [--out benchmarks/results/distributed]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+
+NAME = "distributed"
+
+
+def run(label: str, launcher: list[str], args: list[str], threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(common.REPO / "src"), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", *launcher, "prunepeft", *args]
+    print(f"{label}: {' '.join(cmd[1:])}", flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label} failed:\n{proc.stderr[-3000:]}")
+    out = Path(args[args.index("--output-dir") + 1])
+    search = json.loads((out / "search.json").read_text())
+    strategy = json.loads((out / "strategy.json").read_text())
+    return {"label": label, "command": " ".join(["python", "-m", *launcher, "prunepeft", *args]), "threads_per_process": threads,
+            "wall_seconds": wall, "warmup_seconds": search["warmup_seconds"], "search_seconds": search["search_seconds"],
+            "units": search["units"], "strategy": strategy["strategy"], "warmup_pruned": strategy["warmup_pruned"]}
+
+
+def main() -> None:
+    p = common.parser(__doc__.splitlines()[0], default_seeds=(1,))
+    p.add_argument("--processes", type=int, default=2, help="processes of the parallel run (and threads of the threaded one)")
+    p.add_argument("--train-samples", type=int, default=1000, help="SST-2 training sentences (a stratified subset)")
+    p.add_argument("--batch-size", type=int, default=32, help="GLOBAL training batch of every run")
+    p.add_argument("--max-length", type=int, default=64)
+    p.set_defaults(out=common.DEFAULT_OUT / NAME)
+    args = p.parse_args()
+    started = time.perf_counter()
+    n, seed = args.processes, args.seeds[0]
+    if args.batch_size % n:
+        raise SystemExit(f"--batch-size {args.batch_size} must be a multiple of --processes {n}")
+    with common.workspace(args, tasks=("sst2",)) as (model, data_dir, _), tempfile.TemporaryDirectory(prefix="pp-dist-") as work:
+        train_samples = 64 if args.smoke else args.train_samples
+        base = ["search", "--model", str(model), "--task", "glue/sst2", "--data-dir", str(data_dir), "--max-train-samples", str(train_samples),
+                "--max-eval-samples", "32", "--max-length", str(args.max_length), "--seed", str(seed)]
+        if args.smoke:
+            base += ["--space", "lora-4", "adapter-8", "--budget", "1000", "--warmup-samples", "32", "--set", "search.learned_ratio=1.0"]
+
+        def args_for(tag: str, batch: int) -> list[str]:
+            return [*base, "--per-device-train-batch-size", str(batch), "--output-dir", str(Path(work) / tag)]
+
+        torchrun = ["torch.distributed.run", "--standalone", "--nproc_per_node", str(n), "-m"]
+        runs = [run("1 process, 1 thread", [], args_for("one", args.batch_size), 1)]
+        runs.append(run(f"1 process, {n} threads", [], args_for("threads", args.batch_size), n))
+        runs.append(run(f"{n} processes, 1 thread each", torchrun, args_for("processes", args.batch_size // n), 1))
+    reference = runs[0]
+    for r in runs:
+        r["warmup_speedup"] = reference["warmup_seconds"] / r["warmup_seconds"]
+        r["search_speedup"] = reference["search_seconds"] / r["search_seconds"]
+        r["same_units_as_reference"] = r["units"] == reference["units"]
+        r["same_strategy_as_reference"] = r["strategy"] == reference["strategy"]
+    payload = {**common.base_payload(NAME, args, started), "processes": n, "train_samples": train_samples,
+               "global_batch": args.batch_size, "max_length": args.max_length, "runs": runs}
+    payload["wall_seconds"] = time.perf_counter() - started
+    rows = [[r["label"], common.secs(r["warmup_seconds"]), f"{r['warmup_speedup']:.2f}x", common.secs(r["search_seconds"]),
+             f"{r['search_speedup']:.2f}x", common.secs(r["wall_seconds"]), "yes" if r["same_units_as_reference"] else "no",
+             "yes" if r["same_strategy_as_reference"] else "no"] for r in runs]
+    md = common.header("Warm-up and search on several processes vs one (SST-2, MiniLM)", payload)
+    md += (f"SST-2, {train_samples:,} training sentences, max length {args.max_length}, global batch {args.batch_size}, "
+           f"prunepeft's default search (space, budget, warm-up), seed {seed}. **This machine has {payload['environment']['cpu_count']} "
+           f"cores shared with other jobs** (load average at start {payload['environment']['load_average']}): the parallel runs "
+           "compete with them, so the speed-ups are a lower bound of what idle cores give.\n\n")
+    md += common.table(["run", "warm-up", "speed-up", "search", "speed-up", "command wall", "same units", "same strategy"], rows)
+    md += "\nCommands:\n\n" + "".join(f"- {r['label']}: `OMP_NUM_THREADS={r['threads_per_process']} {r['command']}`\n" for r in runs)
+    common.write_results(args.out, NAME, payload, md)
+
+
+if __name__ == "__main__":
+    main()
