@@ -10,7 +10,8 @@ runs its criteria alone at the global batch) and the rest of the search is data 
 times are prunepeft's own (`search.json`: warmup_seconds, search_seconds) plus the wall time of
 the command. Whether each run chose the same configuration and strategy as the reference is
 recorded: with MiniLM's dropout the processes draw other masks than one process does, so the
-runs may differ in the last digits and sometimes in a close call.
+search follows another random path and may choose another configuration (without dropout it
+chooses the same: tests/test_distributed.py).
 
     python benchmarks/distributed.py [--processes 2] [--train-samples 1000] [--out benchmarks/results/distributed]
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +57,7 @@ def main() -> None:
     p.add_argument("--train-samples", type=int, default=1000, help="SST-2 training sentences (a stratified subset)")
     p.add_argument("--batch-size", type=int, default=32, help="GLOBAL training batch of every run")
     p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=2, help="interleaved repeats of every setup (medians reported)")
     p.set_defaults(out=common.DEFAULT_OUT / NAME)
     args = p.parse_args()
     started = time.perf_counter()
@@ -72,27 +75,40 @@ def main() -> None:
             return [*base, "--per-device-train-batch-size", str(batch), "--output-dir", str(Path(work) / tag)]
 
         torchrun = ["torch.distributed.run", "--standalone", "--nproc_per_node", str(n), "-m"]
-        runs = [run("1 process, 1 thread", [], args_for("one", args.batch_size), 1)]
-        runs.append(run(f"1 process, {n} threads", [], args_for("threads", args.batch_size), n))
-        runs.append(run(f"{n} processes, 1 thread each", torchrun, args_for("processes", args.batch_size // n), 1))
+        setups = [("1 process, 1 thread", [], args.batch_size, 1), (f"1 process, {n} threads", [], args.batch_size, n),
+                  (f"{n} processes, 1 thread each", torchrun, args.batch_size // n, 1)]
+        runs = []
+        for repeat in range(1 if args.smoke else args.repeats):  # interleaved: a change of the machine's load hits every setup
+            for i, (label, launcher, batch, threads) in enumerate(setups):
+                runs.append({**run(label, launcher, args_for(f"{i}-{repeat}", batch), threads), "repeat": repeat})
     reference = runs[0]
     for r in runs:
-        r["warmup_speedup"] = reference["warmup_seconds"] / r["warmup_seconds"]
-        r["search_speedup"] = reference["search_seconds"] / r["search_seconds"]
         r["same_units_as_reference"] = r["units"] == reference["units"]
         r["same_strategy_as_reference"] = r["strategy"] == reference["strategy"]
+    summary = {}
+    for label, *_ in setups:
+        mine = [r for r in runs if r["label"] == label]
+        summary[label] = {key: statistics.median(r[key] for r in mine) for key in ("warmup_seconds", "search_seconds", "wall_seconds")}
+    base = summary[setups[0][0]]
+    for row in summary.values():
+        row["warmup_speedup"] = base["warmup_seconds"] / row["warmup_seconds"]
+        row["search_speedup"] = base["search_seconds"] / row["search_seconds"]
     payload = {**common.base_payload(NAME, args, started), "processes": n, "train_samples": train_samples,
-               "global_batch": args.batch_size, "max_length": args.max_length, "runs": runs}
+               "global_batch": args.batch_size, "max_length": args.max_length, "summary": summary, "runs": runs}
     payload["wall_seconds"] = time.perf_counter() - started
-    rows = [[r["label"], common.secs(r["warmup_seconds"]), f"{r['warmup_speedup']:.2f}x", common.secs(r["search_seconds"]),
-             f"{r['search_speedup']:.2f}x", common.secs(r["wall_seconds"]), "yes" if r["same_units_as_reference"] else "no",
-             "yes" if r["same_strategy_as_reference"] else "no"] for r in runs]
+    rows = [[label, common.secs(s["warmup_seconds"]), f"{s['warmup_speedup']:.2f}x", common.secs(s["search_seconds"]),
+             f"{s['search_speedup']:.2f}x", common.secs(s["wall_seconds"]),
+             ", ".join(common.secs(r["warmup_seconds"]) for r in runs if r["label"] == label),
+             ", ".join("yes" if r["same_units_as_reference"] else "no" for r in runs if r["label"] == label)] for label, s in summary.items()]
     md = common.header("Warm-up and search on several processes vs one (SST-2, MiniLM)", payload)
     md += (f"SST-2, {train_samples:,} training sentences, max length {args.max_length}, global batch {args.batch_size}, "
            f"prunepeft's default search (space, budget, warm-up), seed {seed}. **This machine has {payload['environment']['cpu_count']} "
            f"cores shared with other jobs** (load average at start {payload['environment']['load_average']}): the parallel runs "
            "compete with them, so the speed-ups are a lower bound of what idle cores give.\n\n")
-    md += common.table(["run", "warm-up", "speed-up", "search", "speed-up", "command wall", "same units", "same strategy"], rows)
+    md += (f"Medians over {1 if args.smoke else args.repeats} interleaved repeats; seconds as prunepeft measures them (`search.json`: "
+           "warm-up = the per-criterion turns after the shared one; search = shared turn + warm-up + rounds) and the wall time of "
+           "the whole command (loading included). \"same units\": the configuration equals the first run's.\n\n")
+    md += common.table(["run", "warm-up", "speed-up", "search", "speed-up", "command wall", "warm-up of each repeat", "same units"], rows)
     md += "\nCommands:\n\n" + "".join(f"- {r['label']}: `OMP_NUM_THREADS={r['threads_per_process']} {r['command']}`\n" for r in runs)
     common.write_results(args.out, NAME, payload, md)
 
