@@ -31,6 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 NAME = "distributed"
+NOTE = ("The warm-up's criteria go round-robin to the processes (process p runs criteria p, p+N, ...). A criterion that cannot "
+        "tell the units apart at the shared turn trains nothing (here `zeros`, which pruned nothing), so with 2 processes 3 criteria "
+        "train on one and 2 on the other: 5/3 = 1.67x is the bound for the warm-up on two idle cores. The 2-process search chose "
+        "another configuration than the 1-process one because MiniLM has dropout (each process draws its own masks); without "
+        "dropout it chooses the same (tests/test_distributed.py).\n\n")
 
 
 def run(label: str, launcher: list[str], args: list[str], threads: int) -> dict:
@@ -109,6 +114,7 @@ def main() -> None:
            "warm-up = the per-criterion turns after the shared one; search = shared turn + warm-up + rounds) and the wall time of "
            "the whole command (loading included). \"same units\": the configuration equals the first run's.\n\n")
     md += common.table(["run", "warm-up", "speed-up", "search", "speed-up", "command wall", "warm-up of each repeat", "same units"], rows)
+    md += "\n" + NOTE
     md += "\nCommands:\n\n" + "".join(f"- {r['label']}: `OMP_NUM_THREADS={r['threads_per_process']} {r['command']}`\n" for r in runs)
     common.write_results(args.out, NAME, payload, md)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 
-import torch
-
 from prunepeft.errors import UserError
+
+# torch is imported where it is used: io.py asks `is_main_process` and must stay light
 
 _ACCELERATOR = None
 
@@ -51,6 +51,7 @@ def accelerator():
     """One Accelerator per process (accelerate keeps global state)."""
     global _ACCELERATOR
     if _ACCELERATOR is None:
+        import torch
         from accelerate import Accelerator
 
         _check_launch()
@@ -114,6 +115,8 @@ def process_random_stream():
     if num_processes() == 1:
         yield
         return
+    import torch
+
     device = accelerator().device
     devices = [] if device.type == "cpu" else [device.index or 0]
     with torch.random.fork_rng(devices=devices, device_type="cuda" if device.type == "cpu" else device.type):
@@ -132,12 +135,12 @@ def steps_per_epoch(batches: int) -> int:
     return -(-batches // num_processes())
 
 
-def _all_sum(tensor: torch.Tensor) -> torch.Tensor:
+def _all_sum(tensor):
     acc = accelerator()
     return acc.reduce(tensor.to(acc.device), reduction="sum").cpu()
 
 
-def mean_over_processes(value: torch.Tensor) -> torch.Tensor:
+def mean_over_processes(value):
     """A per-process scalar (e.g. a micro-batch's mean loss) -> its mean over processes, the
     global batch's value when the micro-batches are equal in size."""
     if num_processes() == 1:
@@ -164,5 +167,7 @@ def end() -> None:
     """After a command: wait for the main process's files, then close the process group."""
     if _ACCELERATOR is not None and _ACCELERATOR.num_processes > 1:
         _ACCELERATOR.wait_for_everyone()
+        import torch.distributed
+
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
