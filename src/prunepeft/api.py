@@ -142,9 +142,14 @@ def _working(out: Path, kept: bool, command: str):
 
 
 def _session(cfg, data, model, tokenizer):
+    """With several processes: after they have joined, the main process first (it may build a
+    cached data set or converted model that the others then read)."""
+    from prunepeft import distributed
     from prunepeft.memory_session import open_memory_session
 
-    return open_memory_session(cfg, data=data, model=model, tokenizer=tokenizer)
+    distributed.accelerator()
+    with distributed.main_process_first():
+        return open_memory_session(cfg, data=data, model=model, tokenizer=tokenizer)
 
 
 class _Tracking:

@@ -159,18 +159,22 @@ def dispatch(args) -> int:
         print(write_report(Path(args.run_dir)))
         return 0
     cfg = _resolve(args, _all_flags(args.command))
-    if args.command in ("train", "baseline"):
-        from prunepeft.commands import train_command
+    from prunepeft import distributed
 
-        train_command(cfg, report_to=args.report_to)
-    elif args.command == "search":
-        from prunepeft.commands import search_command
+    with distributed.quiet_unless_main():  # under torchrun / accelerate launch: print once
+        if args.command in ("train", "baseline"):
+            from prunepeft.commands import train_command
 
-        search_command(cfg, resume=args.resume, report_to=args.report_to)
-    elif args.command == "run":
-        from prunepeft.commands import run_command
+            train_command(cfg, report_to=args.report_to)
+        elif args.command == "search":
+            from prunepeft.commands import search_command
 
-        run_command(cfg, resume=args.resume, report_to=args.report_to)
+            search_command(cfg, resume=args.resume, report_to=args.report_to)
+        elif args.command == "run":
+            from prunepeft.commands import run_command
+
+            run_command(cfg, resume=args.resume, report_to=args.report_to)
+        distributed.end()
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prunepeft import api
+from prunepeft import api, distributed
 from prunepeft.config import RunConfig
 
 
@@ -27,10 +27,11 @@ def run_command(cfg: RunConfig, resume: bool = False, report_to=None) -> dict:
     m = result.metrics
     print(f"{m['task']}: {m['metric']} = {m['score']:.4f} with {m['trainable_params']:,} unit params; "
           f"search {m['search_seconds']:.0f} s / train {m['train_seconds']:.0f} s = {m['search_train_ratio']:.2f}")
-    try:
-        from prunepeft.report.report import write_report
+    if distributed.is_main_process():  # the report reads the run folder the main process wrote
+        try:
+            from prunepeft.report.report import write_report
 
-        print(f"report: {write_report(result.run_dir)}")
-    except ImportError:
-        pass
+            print(f"report: {write_report(result.run_dir)}")
+        except ImportError:
+            pass
     return m

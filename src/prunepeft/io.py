@@ -1,5 +1,10 @@
 """Atomic writes (a file appears complete or not at all, with the permissions the user's umask
-gives) and where prunepeft caches what it builds."""
+gives) and where prunepeft caches what it builds.
+
+Under several processes (torchrun, accelerate launch) only the main process writes or removes
+files: every process runs the same command, and one run folder must come out of it. The others
+skip the call (distributed.py); where they need a file the main process writes, they wait for it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from prunepeft.distributed import is_main_process
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -17,6 +24,8 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    if not is_main_process():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -52,10 +61,18 @@ def write_json(path: str | Path, obj) -> None:
 
 def append_jsonl(path: str | Path, obj) -> None:
     """Append one line; the line is written with a single write call and flushed."""
+    if not is_main_process():
+        return
     with open(path, "a") as f:
         f.write(dumps(obj) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def remove(path: str | Path) -> None:
+    """Delete a file if it exists (main process only, like every write)."""
+    if is_main_process():
+        Path(path).unlink(missing_ok=True)
 
 
 def cache_root() -> Path:

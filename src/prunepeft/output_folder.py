@@ -11,8 +11,9 @@ import shutil
 import time
 from pathlib import Path
 
+from prunepeft.distributed import is_main_process
 from prunepeft.errors import UserError
-from prunepeft.io import atomic_write_bytes
+from prunepeft.io import atomic_write_bytes, remove
 
 MARKER = "INCOMPLETE"
 # files written at the start that hold no result: a run that fails with only these is erased
@@ -38,7 +39,11 @@ def _files(folder: Path) -> set[str]:
 
 @contextlib.contextmanager
 def run_folder(out: Path, command: str):
-    """Create `out` (if needed) and mark it incomplete for the duration of `command`."""
+    """Create `out` (if needed) and mark it incomplete for the duration of `command`. The main
+    process owns the folder; the other processes of a multi-process run leave it alone."""
+    if not is_main_process():
+        yield out
+        return
     created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -61,7 +66,7 @@ def run_folder(out: Path, command: str):
             reason = "interrupted (Ctrl-C)" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
             atomic_write_bytes(marker, f"`prunepeft {command}` started {started} and stopped: {reason}\n".encode())
         raise
-    marker.unlink(missing_ok=True)
+    remove(marker)
 
 
 def check_finished(run_dir: Path, action: str) -> None:

@@ -35,9 +35,9 @@ class Session:
     train_encoded: list
     dev_encoded: list
 
-    def loader(self, encoded, *, train: bool, stage: int = 0, shuffle: bool | None = None):
+    def loader(self, encoded, *, train: bool, stage: int = 0, shuffle: bool | None = None, batch_size: int | None = None):
         c = self.cfg.train
-        bs = c.per_device_train_batch_size if train else c.per_device_eval_batch_size
+        bs = batch_size or (c.per_device_train_batch_size if train else c.per_device_eval_batch_size)
         if self.task.is_causal_lm:
             return make_causal_loader(encoded, self.tokenizer, bs, shuffle=train if shuffle is None else shuffle, seed=self.cfg.seed * 7919 + stage)
         return make_loader(encoded, self.tokenizer, bs, shuffle=train if shuffle is None else shuffle, seed=self.cfg.seed * 7919 + stage)

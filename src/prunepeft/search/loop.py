@@ -23,6 +23,7 @@ from pathlib import Path
 from prunepeft.config import to_dict
 from prunepeft.criteria.scores import CRITERIA, needed_statistics, score_units
 from prunepeft.data.subset import stratified_subset
+from prunepeft.distributed import barrier, global_batch_size
 from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import (
     hybrid_logits,
@@ -32,7 +33,7 @@ from prunepeft.hybrid.combine import (
     uniform_strategy,
 )
 from prunepeft.hybrid.warmup import check_strategy_covers, load_strategy, save_strategy
-from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
+from prunepeft.io import append_jsonl, atomic_write_bytes, remove, write_json
 from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
@@ -147,7 +148,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     compact = session.encode(compact_rows)
     low = cfg.fidelity == "low"
     stream_data = compact if low else session.train_encoded
-    batch = session.cfg.train.per_device_train_batch_size
+    batch = global_batch_size(session.cfg.train.per_device_train_batch_size)  # the schedule's floors count optimiser steps
     hybrid = cfg.strategy in ("hybrid", "hybrid-global") and not cfg.strategy_from
     schedule = plan(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
                     final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
@@ -161,11 +162,12 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     supernet = session.build_supernet(alive, stage=STAGE_ROUND)
     if state:
         restore_weights(out, supernet)
+    barrier()  # every process has read the checkpoint before the main process rewrites the folder
     # the checkpoint is sound: only now touch the folder
     write_json(out / "config.json", to_dict(session.cfg))
     if not resume:
         for name in ("trace.jsonl", "search_state.json", "strategy.json"):
-            (out / name).unlink(missing_ok=True)
+            remove(out / name)
     _truncate_trace(out / "trace.jsonl", state["round"] if state else 0)
     labels = {partition(u) for u in space}
 

@@ -2,13 +2,15 @@
 supernet (the search's first turn, already trained and scored), prunes its k most prunable units,
 then trains on the compact subset d and prunes again for the remaining turns. Between criteria the
 supernet goes back to the shared state, and the search's rounds continue from it, so the first
-turn is paid for once."""
+turn is paid for once. With several processes, the criteria are shared out among them."""
 
 from __future__ import annotations
 
 from prunepeft.criteria.fair import oriented
 from prunepeft.criteria.scores import CRITERIA, needed_statistics, score_units
+from prunepeft.distributed import gather, global_batch_size, num_processes, process_index
 from prunepeft.hybrid.warmup import assign_strategy, tendency_matrix
+from prunepeft.space.units import Unit
 from prunepeft.train.loop import seed_everything, train
 
 STAGE_WARMUP = 100
@@ -27,50 +29,69 @@ def criterion_order(name: str, stats: dict, threshold: float, fair: bool, where:
 def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, log):
     """Returns (F, strategy, leaning, {criterion: pruned unit names}, examples trained), where
     leaning[s][P] is the mean prunability percentile of P's units under s at the shared turn (the
-    tie-break of F). Leaves the supernet as it found it: every unit alive, the shared weights."""
-    cfg = session.cfg.search
-    space = list(supernet.alive)
-    units_state, head_state = supernet.unit_state_dict(), supernet.head_state_dict()
+    tie-break of F). Leaves the supernet as it found it: every unit alive, the shared weights.
+
+    The criteria's runs are independent, so with several processes each process runs its share of
+    them alone, on the whole compact subset at the global batch size -- exactly what one process
+    does -- and the results are gathered; every process then holds all of them."""
+    processes, rank = num_processes(), process_index()
+    runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, index, name, local=processes > 1)
+            for index, name in enumerate(CRITERIA) if index % processes == rank]
+    runs = sorted(gather(runs), key=lambda r: list(CRITERIA).index(r["criterion"]))
     pruned_by: dict[str, list] = {}
     leaning: dict[str, dict[str, float]] = {}
-    examples = 0
-    for index, name in enumerate(CRITERIA):
-        first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores, "warm-up, shared turn")  # turn 1: every unit alive
-        leaning[name] = mean_percentile(first_order, partition)
-        stats, pruned = shared_stats, []
-        for turn in range(cfg.warmup_turns):
-            if turn > 0:
-                stage = STAGE_WARMUP + 10 * index + turn
-                seed_everything(session.cfg.seed, stage)
-                needs = needed_statistics([name])
-                train(supernet, session.loader(compact, train=True, stage=stage), session.cfg.train,
-                      epochs=turn_examples / len(compact), collect=("activation" in needs, "grads" in needs),
-                      desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}")
-                examples += turn_examples
-                stats = supernet.unit_stats()
-            order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores,
-                                                                          f"warm-up turn {turn + 1} of {name}")
-            if not order:
-                log(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
-                break
-            for unit in order[: min(cfg.prune_per_round, len(order) - 1)]:
-                if supernet.trainable_unit_params() <= budget:
-                    break
-                supernet.remove(unit)
-                pruned.append(unit)
-            if supernet.trainable_unit_params() <= budget:
-                break
-        pruned_by[name] = pruned
-        log(f"warm-up {name}: pruned {', '.join(u.name for u in pruned)}")
-        for unit in pruned:  # back to the shared state
-            supernet.add(unit)
-        supernet.load_unit_state_dict(units_state)
-        supernet.load_head_state_dict(head_state)
+    for run in runs:
+        for line in run["log"]:
+            log(line)
+        pruned_by[run["criterion"]] = [Unit.parse(n) for n in run["pruned"]]
+        leaning[run["criterion"]] = run["leaning"]
     sizes: dict[str, int] = {}
-    for unit in space:
+    for unit in supernet.alive:
         sizes[partition(unit)] = sizes.get(partition(unit), 0) + 1
     F = tendency_matrix(pruned_by, partition, sizes)
+    examples = sum(run["examples"] for run in runs)
     return F, assign_strategy(F, leaning), leaning, {c: [u.name for u in us] for c, us in pruned_by.items()}, examples
+
+
+def _criterion_run(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, index: int, name: str,
+                   local: bool) -> dict:
+    """One criterion's warm-up from the shared state, which it restores afterwards. A plain dict
+    (criterion, pruned unit names, leaning, examples, log lines) so processes can exchange it."""
+    cfg = session.cfg.search
+    units_state, head_state = supernet.unit_state_dict(), supernet.head_state_dict()
+    lines, examples = [], 0
+    first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores, "warm-up, shared turn")  # turn 1: every unit alive
+    leaning = mean_percentile(first_order, partition)
+    stats, pruned = shared_stats, []
+    for turn in range(cfg.warmup_turns):
+        if turn > 0:
+            stage = STAGE_WARMUP + 10 * index + turn
+            seed_everything(session.cfg.seed, stage)
+            needs = needed_statistics([name])
+            batch = global_batch_size(session.cfg.train.per_device_train_batch_size)
+            train(supernet, session.loader(compact, train=True, stage=stage, batch_size=batch), session.cfg.train,
+                  epochs=turn_examples / len(compact), collect=("activation" in needs, "grads" in needs),
+                  desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}", local=local)
+            examples += turn_examples
+            stats = supernet.unit_stats()
+        order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores,
+                                                                      f"warm-up turn {turn + 1} of {name}")
+        if not order:
+            lines.append(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
+            break
+        for unit in order[: min(cfg.prune_per_round, len(order) - 1)]:
+            if supernet.trainable_unit_params() <= budget:
+                break
+            supernet.remove(unit)
+            pruned.append(unit)
+        if supernet.trainable_unit_params() <= budget:
+            break
+    lines.append(f"warm-up {name}: pruned {', '.join(u.name for u in pruned)}")
+    for unit in pruned:  # back to the shared state
+        supernet.add(unit)
+    supernet.load_unit_state_dict(units_state)
+    supernet.load_head_state_dict(head_state)
+    return {"criterion": name, "pruned": [u.name for u in pruned], "leaning": leaning, "examples": examples, "log": lines}
 
 
 def mean_percentile(order: list, partition) -> dict[str, float]:

@@ -74,10 +74,19 @@ class Supernet:
             host.deltas[unit.key] = delta
             host.recorder = self._record
             self._owner[(id(host), unit.key)] = unit
+            self._canonical_order(host)
             parts.append((name, host))
         self._parts[unit] = parts
         if kind.reads_ffn_input:
             self._ensure_ffn_hook(unit.layer)
+
+    def _canonical_order(self, host: UnitHost) -> None:
+        """A host's deltas in unit order, whatever the history of removals and re-additions: the
+        forward sums them in this order and the model's parameter order follows it, so the supernet
+        equals a fresh one with the same units (and data parallel processes agree on the order)."""
+        order = sorted(host.deltas, key=lambda key: self._owner[(id(host), key)])
+        if list(host.deltas) != order:
+            host.deltas = nn.ModuleDict({key: host.deltas[key] for key in order})
 
     def remove(self, unit: Unit) -> None:
         for name, host in self._parts.pop(unit):
@@ -155,7 +164,8 @@ class Supernet:
 
     # ---- weights ------------------------------------------------------------------------
     def unit_state_dict(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().cpu().contiguous() for u in self.alive for n, p in self.unit_named_parameters(u)}
+        """A snapshot (copies: on CPU `.cpu()` would hand back the live tensors, which training then changes)."""
+        return {n: p.detach().cpu().clone() for u in self.alive for n, p in self.unit_named_parameters(u)}
 
     def load_unit_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         expected = {n: p for u in self.alive for n, p in self.unit_named_parameters(u)}
@@ -167,7 +177,7 @@ class Supernet:
                 p.copy_(state[n])
 
     def head_state_dict(self) -> dict[str, torch.Tensor]:
-        return {f"head.{head}.{name}": p.detach().cpu().contiguous()
+        return {f"head.{head}.{name}": p.detach().cpu().clone()  # a snapshot, as unit_state_dict
                 for head in self.arch.head for name, p in self.model.get_submodule(head).named_parameters()}
 
     def load_head_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -230,6 +240,32 @@ class Supernet:
             for acc, p in zip(sums, params):
                 if p.grad is not None:
                     acc.add_(p.grad)
+
+    def reduce_statistics(self, all_sum) -> None:
+        """Data parallel training: make this process's statistics those of all processes together.
+        `all_sum` maps a flat float64 tensor to its sum over the processes. Sums and counts are summed,
+        so a mean gradient is over every process's steps and an activation mean over every process's
+        micro-batches (each weighted alike: accelerate gives every process equal micro-batches)."""
+        units = self.alive
+        grads = {u: self._grad_sum[u] for u in units if u in self._grad_sum}
+        parts = [torch.tensor([float(self._grad_steps)], dtype=torch.float64),
+                 torch.tensor([float(self._act_sum.get(u, 0.0)) for u in units], dtype=torch.float64),
+                 torch.tensor([float(self._act_count.get(u, 0)) for u in units], dtype=torch.float64)]
+        parts += [g.detach().reshape(-1).to("cpu", torch.float64) for u in grads for g in grads[u]]
+        flat = all_sum(torch.cat(parts))
+        self._grad_steps = round(float(flat[0]))
+        n = len(units)
+        for i, unit in enumerate(units):
+            count = round(float(flat[1 + n + i]))
+            self._act_sum.pop(unit, None)
+            self._act_count.pop(unit, None)
+            if count:
+                self._act_sum[unit], self._act_count[unit] = flat[1 + i].clone(), count
+        offset = 1 + 2 * n
+        for sums in grads.values():
+            for g in sums:
+                g.copy_(flat[offset:offset + g.numel()].view(g.shape))
+                offset += g.numel()
 
     def unit_stats(self) -> dict[Unit, UnitStats]:
         stats = {}

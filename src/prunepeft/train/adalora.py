@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from prunepeft.config import to_dict
-from prunepeft.io import append_jsonl, write_json
+from prunepeft.distributed import is_main_process, steps_per_epoch
+from prunepeft.io import append_jsonl, remove, write_json
 from prunepeft.logs import get_logger
 from prunepeft.modules.kinds import TARGETS
 from prunepeft.search.budget import parse_budget
@@ -71,7 +72,7 @@ def train_adalora(session, out_dir: Path) -> dict:
     costs = [model.get_submodule(n).in_features + model.get_submodule(n).out_features + 1 for n in targets]
     final_ranks = max(1, round(budget / (sum(costs) / len(costs))))
     loader = session.loader(session.train_encoded, train=True, stage=STAGE_FINAL)
-    total = max(1, math.ceil(cfg.train.num_train_epochs * len(loader)))
+    total = max(1, math.ceil(cfg.train.num_train_epochs * steps_per_epoch(len(loader))))  # the steps train() will take
     config = AdaLoraConfig(init_r=INIT_R, target_r=max(1, final_ranks // len(targets)), tinit=int(TINIT * total),
                            tfinal=int(TFINAL * total), deltaT=min(DELTA_T, max(1, total // 20)), total_step=total,
                            lora_alpha=INIT_R, target_modules=targets, modules_to_save=list(arch.head) or None,
@@ -84,7 +85,7 @@ def train_adalora(session, out_dir: Path) -> dict:
               {"params": [p for p in trainable if id(p) in head], "lr": cfg.train.head_learning_rate, "name": "head"}]
     groups = [g for g in groups if g["params"]]  # a causal LM has no new head
     log_path = out_dir / "epochs.jsonl"
-    log_path.unlink(missing_ok=True)
+    remove(log_path)
     get_logger(__name__).info(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> {final_ranks} rank triplets in all (~{budget:,} params), {total} steps")
     start = time.perf_counter()
     history = train(PeftTrainee(peft_model), loader, cfg.train, epochs=cfg.train.num_train_epochs, task=session.task,
@@ -93,7 +94,8 @@ def train_adalora(session, out_dir: Path) -> dict:
                     after_step=lambda step: peft_model.base_model.update_and_allocate(step))
     seconds = time.perf_counter() - start
     kept, allocated = kept_params(peft_model)
-    peft_model.save_pretrained(str(out_dir / "adalora"))
+    if is_main_process():
+        peft_model.save_pretrained(str(out_dir / "adalora"))
     head_params = sum(p.numel() for p in trainable if id(p) in head)
     metrics = {
         "task": session.task.name, "metric": session.task.metric, "metrics": history[-1]["dev"],

@@ -8,7 +8,7 @@ from pathlib import Path
 from safetensors.torch import save
 
 from prunepeft.config import to_dict
-from prunepeft.io import append_jsonl, atomic_write_bytes, write_json
+from prunepeft.io import append_jsonl, atomic_write_bytes, remove, write_json
 from prunepeft.logs import get_logger
 from prunepeft.space.units import save_configuration
 from prunepeft.supernet.supernet import Supernet
@@ -61,7 +61,7 @@ def fit_configuration(session, units, out_dir: Path, *, full: bool = False, extr
     supernet = session.build_supernet(units, stage=STAGE_FINAL)
     supernet.train_backbone = full
     log_path = out_dir / "epochs.jsonl"
-    log_path.unlink(missing_ok=True)
+    remove(log_path)
     accounting = parameter_accounting(supernet)
     log.info(f"training {len(supernet.alive)} units: {accounting['trainable_params']:,} trainable unit params "
           f"({accounting['trainable_percent']:.3f}% of {accounting['backbone_params']:,}), head {accounting['head_params']:,}")

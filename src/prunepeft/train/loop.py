@@ -3,6 +3,7 @@ for the head, linear warm-up and decay, gradient clipping, evaluation every epoc
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -13,22 +14,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from prunepeft.distributed import accelerator, mean_over_processes, process_random_stream, reduce_statistics
 from prunepeft.errors import UserError
 from prunepeft.logs import progress_enabled
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.metrics import compute_metrics
-
-_ACCELERATOR = None
-
-
-def accelerator():
-    """One Accelerator per process (accelerate keeps global state)."""
-    global _ACCELERATOR
-    if _ACCELERATOR is None:
-        from accelerate import Accelerator
-
-        _ACCELERATOR = Accelerator()
-    return _ACCELERATOR
 
 
 def seed_everything(seed: int, stage: int = 0) -> None:
@@ -111,33 +101,51 @@ def train(
     show_progress: bool = True,
     groups: list[dict] | None = None,
     after_step: Callable[[int], None] | None = None,
+    local: bool = False,
 ) -> list[dict]:
     """Train the alive units and the head for `epochs` (fractions allowed). `collect` =
     (activation, gradients) turns on the statistics the pruning criteria need. `groups` replaces
     the supernet's parameter groups and `after_step(step)` runs after each optimiser step (both
-    for peft-trained baselines such as AdaLoRA)."""
+    for peft-trained baselines such as AdaLoRA). With several processes the data is sharded and
+    the losses and statistics are reduced over them; `local` trains on this process alone (all of
+    `train_loader`, no wrapper, nothing reduced: the warm-up gives each process its own criteria)."""
     acc = accelerator()
     supernet.set_trainable()
     groups = groups or param_groups(supernet, cfg)
-    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    total_steps = max(1, math.ceil(epochs * len(train_loader)))
+    adamw = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    if local:
+        model, optimizer, loader = supernet.model.to(acc.device), acc.prepare(adamw), train_loader
+    else:
+        model, optimizer, loader = acc.prepare(supernet.model, adamw, train_loader)
+    # steps from the loader each process iterates: accelerate shards it over the processes
+    total_steps = max(1, math.ceil(epochs * len(loader)))
     from transformers import get_linear_schedule_with_warmup
 
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-    model, optimizer, loader, scheduler = acc.prepare(supernet.model, optimizer, train_loader, scheduler)
+    # not prepared: accelerate's scheduler wrapper steps once per process per step (it counts steps
+    # of the unsharded loader); this one counts the steps actually taken
+    scheduler = get_linear_schedule_with_warmup(adamw, int(cfg.warmup_ratio * total_steps), total_steps)
     trainable = [p for g in groups for p in g["params"]]
     if collect:
         supernet.start_statistics(activation=collect[0], gradients=collect[1])
     history, step, epoch = [], 0, 0
+    random_stream = contextlib.ExitStack()
+    if not local:  # dropout masks: each process its own; the random state after training alike on all
+        random_stream.enter_context(process_random_stream())
     bar = tqdm(total=total_steps, desc=desc, disable=not show_progress or not progress_enabled() or not acc.is_local_main_process, leave=False)
     start = time.perf_counter()
     while step < total_steps:
         model.train()
         running, n, losses = 0.0, 0, []
         for batch in loader:
-            loss = model(**batch).loss
-            if not torch.isfinite(loss):
-                _diverged(desc, f"the training loss became {loss.item()}", epoch, step, bar)
+            if local:
+                batch = {k: v.to(acc.device) for k, v in batch.items()}
+            with acc.autocast() if local else contextlib.nullcontext():
+                loss = model(**batch).loss
+            # the global batch's loss, the same on every process: decisions read it, and a
+            # non-finite loss must stop every process, not only the one that saw it
+            step_loss = (loss.detach() if local else mean_over_processes(loss)).item()
+            if not math.isfinite(step_loss):
+                _diverged(desc, f"the training loss became {step_loss}", epoch, step, bar)
             acc.backward(loss)
             supernet.accumulate_gradients()
             if cfg.max_grad_norm:
@@ -149,8 +157,8 @@ def train(
             if after_step:
                 after_step(step + 1)
             optimizer.zero_grad(set_to_none=True)
-            running += loss.item()
-            losses.append(loss.item())
+            running += step_loss
+            losses.append(step_loss)
             n += 1
             step += 1
             bar.update(1)
@@ -169,7 +177,10 @@ def train(
         if on_epoch:
             on_epoch(record)
     bar.close()
+    random_stream.close()
     if collect:
+        if not local:
+            reduce_statistics(supernet)
         supernet.stop_statistics()
     acc.free_memory()  # drop accelerate's references to this round's optimizer and scheduler
     return history
