@@ -38,3 +38,12 @@ done
 # the one QNLI piece of this version (results/qnli-partial/): low fidelity, seed 1
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
+
+# re-measure: the PrunePEFT rows after the warm-up snapshot fix (c433a96), and the RTE table; pieces side by side
+python benchmarks/quality.py --tasks sst2 --methods prunepeft prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-prunepeft-fixed &
+python benchmarks/quality.py --tasks rte --methods lora lora-all adalora adapter dora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/rte-baselines
+wait
+python benchmarks/quality.py --tasks rte --methods prunepeft prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/rte-prunepeft
+
+# issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
+python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm
