@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from prunepeft.errors import UserError
 from prunepeft.logs import progress_enabled
+from prunepeft.supernet.checkpointing import enable_gradient_checkpointing
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.metrics import compute_metrics
 
@@ -53,6 +54,7 @@ class TrainConfig:
     per_device_train_batch_size: int = field(default=32, metadata={"help": "training examples per step and process"})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "dev examples per forward pass"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradients are clipped to this norm"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute each layer's activations in backward: less memory, about one more forward of time"})
 
 
 def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
@@ -113,6 +115,8 @@ def train(
     for peft-trained baselines such as AdaLoRA)."""
     acc = accelerator()
     supernet.set_trainable()
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(supernet.model)
     groups = groups or param_groups(supernet, cfg)
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     total_steps = max(1, math.ceil(epochs * len(train_loader)))
