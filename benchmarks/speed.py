@@ -219,9 +219,10 @@ def memory_child(kind: str, model_path: str, data_dir: Path, batch_size: int, ma
     elif kind == "loaded":  # model and batches in memory, no training: the common floor
         from prunepeft.supernet.loading import load_classifier
 
-        load_classifier(model_path, 2, False)
+        model = load_classifier(model_path, 2, False)
     else:
         raise ValueError(kind)
+    _page_in(side.model if side else model)
     # Loading (safetensors, tokenizer, the data set) peaks above any training step; Linux lets a
     # process reset its peak RSS (VmHWM) so that the peak of the training steps alone is measured.
     reset = _reset_peak_rss()
@@ -230,6 +231,17 @@ def memory_child(kind: str, model_path: str, data_dir: Path, batch_size: int, ma
         side.step(batches[i % len(batches)])
     return {"kind": kind, "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "steps": steps if side else 0,
             "peak_reset": reset, "rss_before_steps_kb": start_kb, "peak_during_steps_kb": _status_kb("VmHWM")}
+
+
+def _page_in(model) -> None:
+    """Read every weight once. safetensors weights are memory-mapped and count in RSS only once read:
+    without this, the loaded-model floor would lack the weights and every training process would
+    seem to use them on top of it (and only the embedding rows a batch looks up would count)."""
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            p.sum()
 
 
 def _reset_peak_rss() -> bool:
@@ -309,7 +321,7 @@ def markdown(payload: dict) -> str:
         c = m["children"]
         mb = lambda kb: f"{kb / 1024:.0f}"
         k = m.get("measure", "ru_maxrss_kb")
-        what = ("peak RSS during the training steps (VmHWM reset after loading)" if k == "peak_during_steps_kb"
+        what = ("peak RSS during the training steps (VmHWM reset after loading and reading every weight once)" if k == "peak_during_steps_kb"
                 else "peak RSS of the whole process (ru_maxrss)")
         md.append(f"\n(c) Memory, MiB: {what}, fresh process per row, {c['supernet']['steps']} "
                   "training steps (supernet with statistics on):\n\n")
@@ -323,6 +335,12 @@ def markdown(payload: dict) -> str:
                   "It includes the interpreter, libraries, data and frozen model, which both share; ")
         md.append(f"the ratio of the memory above the loaded-model floor is {extra:.2f}.\n" if extra is not None
                   else "the floor is not below the peft process, so no ratio above it.\n")
+        same = m.get("same_configuration")
+        if same:
+            above = same["ratio_above_loaded_model"]
+            md.append(f"\nLike for like, prunepeft's LoRA r=8 on q,v everywhere (a's configuration; process `lora-all` of (e)) "
+                      f"peaks at {mb(same['children']['lora-all'][k])} MiB against peft's {mb(same['children']['peft-lora'][k])}: "
+                      f"ratio **{same['ratio']:.3f}**" + (f", above the floor {above:.2f}.\n" if above is not None else ".\n"))
     md += checkpointing_markdown(r["checkpointing"], ms) + lowest_unit_markdown(r["lowest_unit"], ms)
     return "".join(md)
 
@@ -421,6 +439,9 @@ def with_memory(args, model_path: str, data_dir: Path, results: dict) -> None:
     children = memory_children(args, model_path, data_dir, ("lora-top", "lora-top-input-grads", "lora-all"))
     results["lowest_unit"]["memory"] = {"children": children, "top_vs_all": memory_ratio(children, "lora-top", "lora-all", floor),
                                         "top_vs_top_input_grads": memory_ratio(children, "lora-top", "lora-top-input-grads", floor)}
+    # prunepeft's LoRA everywhere is (a)'s configuration: its memory against peft's, like for like
+    same = {"lora-all": children["lora-all"], "peft-lora": results["memory"]["children"]["peft-lora"]}
+    results["memory"]["same_configuration"] = {"children": same, **memory_ratio(same, "lora-all", "peft-lora", floor)}
 
 
 def main(argv=None) -> int:
