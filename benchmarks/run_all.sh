@@ -38,3 +38,7 @@ done
 # the one QNLI piece of this version (results/qnli-partial/): low fidelity, seed 1
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
+
+# speed and memory of a training step (results/speed-minilm/, results/speed-smollm2/), 1 thread
+python benchmarks/speed.py --out benchmarks/results/speed-minilm
+python benchmarks/speed.py --model smollm2 --batch-size 8 --max-length 64 --steps 30 --warmup 3 --out benchmarks/results/speed-smollm2
