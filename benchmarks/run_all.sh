@@ -47,3 +47,7 @@ python benchmarks/quality.py --tasks rte --methods prunepeft prunepeft-low --see
 
 # issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
 python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm
+
+# speed and memory of a training step (results/speed-minilm/, results/speed-smollm2/), 1 thread
+python benchmarks/speed.py --out benchmarks/results/speed-minilm
+python benchmarks/speed.py --model smollm2 --batch-size 8 --max-length 64 --steps 30 --warmup 3 --out benchmarks/results/speed-smollm2

@@ -14,6 +14,7 @@ from prunepeft.modules.host import UnitHost
 from prunepeft.modules.kinds import UnitOptions, get_kind
 from prunepeft.space.units import Unit
 from prunepeft.supernet.arch import ArchInfo
+from prunepeft.supernet.checkpointing import recomputing
 
 
 class Supernet:
@@ -219,7 +220,7 @@ class Supernet:
         self._collect_gradients = False
 
     def _record(self, host: UnitHost, key: str, delta: torch.Tensor) -> None:
-        if not self._collect_activation or not host.training:
+        if not self._collect_activation or not host.training or recomputing():  # a checkpointed layer's second forward
             return
         unit = self._owner[(id(host), key)]
         value = delta.detach().abs().mean()

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from prunepeft.distributed import accelerator, mean_over_processes, process_random_stream, reduce_statistics
 from prunepeft.errors import UserError
 from prunepeft.logs import progress_enabled
+from prunepeft.supernet.checkpointing import enable_gradient_checkpointing
 from prunepeft.supernet.supernet import Supernet
 from prunepeft.train.metrics import compute_metrics
 
@@ -43,6 +44,7 @@ class TrainConfig:
     per_device_train_batch_size: int = field(default=32, metadata={"help": "training examples per step and process"})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "dev examples per forward pass"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradients are clipped to this norm"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute each layer's activations in backward: less memory, about one more forward of time"})
 
 
 def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
@@ -111,6 +113,8 @@ def train(
     `train_loader`, no wrapper, nothing reduced: the warm-up gives each process its own criteria)."""
     acc = accelerator()
     supernet.set_trainable()
+    if cfg.gradient_checkpointing:
+        enable_gradient_checkpointing(supernet.model)
     groups = groups or param_groups(supernet, cfg)
     adamw = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     if local:
