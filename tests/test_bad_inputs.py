@@ -217,7 +217,8 @@ def test_bad_input_is_refused_in_one_line(case, tiny, tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("prunepeft: error: "), err
     assert "Traceback" not in err and expected.lower() in err.lower(), err
     assert _snapshot(tmp_path) == before, "a refused input must leave every file as it was"
-    MESSAGES[case] = (_typed(args), lines[0].replace(str(tmp_path), "<tmp>"))  # the doc stays the same from run to run
+    # the doc stays the same from run to run: temporary folders by name
+    MESSAGES[case] = (_typed(args), lines[0].replace(str(tmp_path), "<tmp>").replace(str(tiny), "<tiny model>"))
 
 
 def _typed(args: list[str]) -> str:
