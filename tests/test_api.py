@@ -205,3 +205,13 @@ def test_a_model_built_in_code_loads_back_with_base_model(tiny_dir, tmp_path):
     loaded = prunepeft.load(tmp_path / "run", base_model=model)
     texts = [r["text"] for r in result.task.dev]
     assert torch.equal(logits(loaded, tokenizer, texts), logits(result.model, tokenizer, texts))
+
+
+def test_in_memory_rows_follow_the_file_rules_for_classes():
+    from prunepeft.data.memory import task_from_memory
+
+    with pytest.raises(UserError, match="only one class"):
+        task_from_memory([{"text": f"fine {i}", "label": 1} for i in range(20)])
+    rows = {"train": [{"text": f"t{i}", "label": i % 2} for i in range(20)], "validation": [{"text": "d", "label": 2}]}
+    with pytest.raises(UserError, match="no training row has"):
+        task_from_memory(rows)

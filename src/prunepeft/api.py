@@ -187,21 +187,30 @@ class _Tracking:
 def search(data=None, *, model=None, tokenizer=None, config: RunConfig | str | None = None, output_dir=None,
            resume: bool = False, report_to=None, **overrides) -> Result:
     """Search a configuration for the budget: warm-up, then pruning rounds. Returns the units and the search's numbers."""
-    from prunepeft.search.loop import search as search_loop
 
     cfg = make_config(config, **overrides)
+    with _searched(cfg, "search", data, model, tokenizer, output_dir, resume, report_to) as (session, found, tracking, out, kept):
+        metrics = {**found.cost_metrics(), "units": [u.name for u in found.units], "trainable_params": found.used}
+        tracking.final(metrics, "search")
+    return Result(found.units, metrics, tokenizer=session.tokenizer, run_dir=out if kept else None, task=session.task,
+                  max_length=cfg.data.max_length)
+
+
+@contextlib.contextmanager
+def _searched(cfg, command: str, data, model, tokenizer, output_dir, resume: bool, report_to):
+    """The search of `search` and `run`: checked settings, the run folder (marked while working),
+    the session, the trackers; yields (session, search result, tracking, folder, whether it is kept)."""
+    from prunepeft.search.loop import search as search_loop
+
     validate_config(cfg)
     with _folder(output_dir) as (out, kept):
         if resume and not kept:
             raise UserError("resume=True needs the output_dir of the interrupted search")
         cfg.output_dir = str(out) if kept else cfg.output_dir
         session = _session(cfg, data, model, tokenizer)
-        with _working(out, kept, "search"), _Tracking(report_to, out if kept else None) as tracking:
+        with _working(out, kept, command), _Tracking(report_to, out if kept else None) as tracking:
             found = search_loop(session, out, resume=resume, on_round=tracking.on_round)
-            metrics = {**found.cost_metrics(), "units": [u.name for u in found.units], "trainable_params": found.used}
-            tracking.final(metrics, "search")
-        return Result(found.units, metrics, tokenizer=session.tokenizer, run_dir=out if kept else None, task=session.task,
-                      max_length=cfg.data.max_length)
+            yield session, found, tracking, out, kept
 
 
 def _train_baseline(session, method: str, out: Path, on_epoch=None):
@@ -269,30 +278,22 @@ def run(data=None, *, model=None, tokenizer=None, config: RunConfig | str | None
         resume: bool = False, report_to=None, compare=None, **overrides) -> Result:
     """Search, retrain the found configuration from scratch, evaluate it on dev; `compare=[methods]`
     also trains those baselines at the same budget (their metrics in `result.compare`)."""
-    from prunepeft.search.loop import search as search_loop
     from prunepeft.train.fixed import fit_configuration
 
     cfg = make_config(config, **overrides)
     if compare is not None:
         cfg.compare = [compare] if isinstance(compare, str) else list(compare)
-    validate_config(cfg)
-    with _folder(output_dir) as (out, kept):
-        if resume and not kept:
-            raise UserError("resume=True needs the output_dir of the interrupted search")
-        cfg.output_dir = str(out) if kept else cfg.output_dir
-        session = _session(cfg, data, model, tokenizer)
-        with _working(out, kept, "run"), _Tracking(report_to, out if kept else None) as tracking:
-            found = search_loop(session, out, resume=resume, on_round=tracking.on_round)
-            metrics, supernet = fit_configuration(session, found.units, out, extra_metrics=found.cost_metrics(), on_epoch=tracking.on_epoch)
-            tracking.final(metrics)
-            baselines = {}
-            for method in cfg.compare:
-                log.info(f"compare: training the {method} baseline at the same budget")
-                baselines[method] = _train_baseline(session, method, out / "compare" / method)[0]
-                tracking.final(baselines[method], f"compare/{method}")
+    with _searched(cfg, "run", data, model, tokenizer, output_dir, resume, report_to) as (session, found, tracking, out, kept):
+        metrics, supernet = fit_configuration(session, found.units, out, extra_metrics=found.cost_metrics(), on_epoch=tracking.on_epoch)
+        tracking.final(metrics)
+        baselines = {}
+        for method in cfg.compare:
+            log.info(f"compare: training the {method} baseline at the same budget")
+            baselines[method] = _train_baseline(session, method, out / "compare" / method)[0]
+            tracking.final(baselines[method], f"compare/{method}")
         result = _trained(session, metrics, supernet, out if kept else None, found.units)
-        result.compare = baselines
-        return result
+    result.compare = baselines
+    return result
 
 
 # ---------------------------------------------------------------- using a trained model

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from prunepeft.config import RunConfig
 from prunepeft.data.memory import NAME, task_from_memory
-from prunepeft.data.subset import stratified_subset
 from prunepeft.data.tasks import load_task
 from prunepeft.errors import UserError
-from prunepeft.session import Session, open_session
+from prunepeft.session import Session, check_model_fits, finish_session, open_session
 from prunepeft.supernet.arch import inspect_model
 from prunepeft.supernet.loading import load_tokenizer, resolve_model_path
 from prunepeft.supernet.supernet import Supernet
@@ -95,18 +94,8 @@ def open_memory_session(cfg: RunConfig, data=None, model=None, tokenizer=None) -
         if model is not None:
             cfg.model = str(model)
         model_path = resolve_model_path(cfg.model)
+        check_model_fits(cfg, model_path, task)
         tokenizer = tokenizer or load_tokenizer(model_path)
-    train_rows, dev_rows = task.train, task.dev
-    if d.max_train_samples is not None:
-        if d.max_train_samples <= 0:
-            raise UserError(f"max_train_samples must be positive, got {d.max_train_samples}")
-        train_rows = stratified_subset(train_rows, d.max_train_samples, seed=cfg.seed, is_regression=task.is_regression)
-    if d.max_eval_samples is not None:
-        dev_rows = stratified_subset(dev_rows, d.max_eval_samples, seed=cfg.seed, is_regression=task.is_regression)
     if base is not None:
-        s = MemorySession(cfg, task, tokenizer, model_path, train_rows, dev_rows, [], [], base_model=base)
-    else:
-        s = Session(cfg, task, tokenizer, model_path, train_rows, dev_rows, [], [])
-    s.train_encoded = s.encode(train_rows)
-    s.dev_encoded = s.encode(dev_rows)
-    return s
+        return finish_session(cfg, task, tokenizer, model_path, MemorySession, base_model=base)
+    return finish_session(cfg, task, tokenizer, model_path)

@@ -68,13 +68,23 @@ def open_session(cfg: RunConfig) -> Session:
         raise UserError(f"--max-length must be positive, got {d.max_length}")
     task = load_task_for(d, seed=0)
     model_path = resolve_model_path(cfg.model)
+    check_model_fits(cfg, model_path, task)
+    return finish_session(cfg, task, load_tokenizer(model_path), model_path)
+
+
+def check_model_fits(cfg: RunConfig, model_path: str, task: TaskData) -> None:
+    """The model can take the task: a decoder for causal-LM tasks, and inputs within its positions."""
     if task.is_causal_lm:
         check_decoder(model_path, cfg.model, task.name)
     limit = max_positions(model_path)
-    if limit is not None and d.max_length > limit:
-        raise UserError(f"--max-length {d.max_length} is above the {limit} positions model {cfg.model} holds; "
+    if limit is not None and cfg.data.max_length > limit:
+        raise UserError(f"--max-length {cfg.data.max_length} is above the {limit} positions model {cfg.model} holds; "
                         f"pass --max-length {limit} or less")
-    tokenizer = load_tokenizer(model_path)
+
+
+def finish_session(cfg: RunConfig, task: TaskData, tokenizer, model_path: str, session_class=None, **extra) -> Session:
+    """The session of `task`: its train and dev subsets (stratified, seeded) encoded."""
+    d = cfg.data
     train_rows, dev_rows = task.train, task.dev
     if d.max_train_samples is not None:
         if d.max_train_samples <= 0:
@@ -82,7 +92,7 @@ def open_session(cfg: RunConfig) -> Session:
         train_rows = stratified_subset(train_rows, d.max_train_samples, seed=cfg.seed, is_regression=task.is_regression)
     if d.max_eval_samples is not None:
         dev_rows = stratified_subset(dev_rows, d.max_eval_samples, seed=cfg.seed, is_regression=task.is_regression)
-    s = Session(cfg, task, tokenizer, model_path, train_rows, dev_rows, [], [])
+    s = (session_class or Session)(cfg, task, tokenizer, model_path, train_rows, dev_rows, [], [], **extra)
     s.train_encoded = s.encode(train_rows)
     s.dev_encoded = s.encode(dev_rows)
     return s

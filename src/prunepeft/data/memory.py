@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from prunepeft.data.tasks import TaskData, _pick_text_columns, _split_off_dev, _text, _user_labels
+from prunepeft.data.tasks import TaskData, _check_classes, _pick_text_columns, _split_off_dev, _user_labels, rows_from_records
 from prunepeft.errors import UserError
 
 NAME = "in-memory"
@@ -93,12 +93,10 @@ def task_from_memory(data, *, text_columns=None, label_column: str | None = None
         labels, names = _label_ids(values, where, list(map(str, label_names))), list(map(str, label_names))
     else:
         labels, names = _user_labels(values, where)
-    out: dict[str, list[dict]] = {p: [] for p in parts}
-    for (p, i, rec), label, w in zip(records, labels, where):
-        row = {f: _text(rec, f, w) for f in fields}
-        row.update(label=label, idx=i)
-        out[p].append(row)
+    out = rows_from_records(parts, records, labels, fields, where)
     regression = names is None
+    if not regression and label_names is None and split_dev:  # a label set learnt from these rows: the file rules
+        _check_classes(out, names, {"train": "the training data", "dev": "the dev data"}, label_col)
     if "dev" not in out and not split_dev:
         out["dev"] = out["train"]
     elif "dev" not in out:

@@ -400,6 +400,16 @@ def _user_labels(values: list, where: list[str]) -> tuple[list, list[str] | None
     return [ids[str(k)] for k in keys], names
 
 
+def rows_from_records(parts, records, labels, fields, where) -> dict[str, list[dict]]:
+    """split -> rows {<text fields>, label, idx} from (split, index, record) triples and their labels."""
+    out: dict[str, list[dict]] = {p: [] for p in parts}
+    for (p, i, rec), label, w in zip(records, labels, where):
+        row = {f: _text(rec, f, w) for f in fields}
+        row.update(label=label, idx=i)
+        out[p].append(row)
+    return out
+
+
 def _load_user(path: Path, text_columns: list[str] | None, label_column: str | None, seed: int) -> TaskData:
     train_path, dev_path = _user_files(path)
     parts = {"train": read_records(train_path)}
@@ -419,11 +429,7 @@ def _load_user(path: Path, text_columns: list[str] | None, label_column: str | N
     src = {"train": train_path, "dev": dev_path}
     where = [f"row {i + 1} of {src[p]}" for p, i, _ in records]
     labels, names = _user_labels([rec.get(label_col) for _, _, rec in records], where)
-    out: dict[str, list[dict]] = {p: [] for p in parts}
-    for (p, i, rec), label, w in zip(records, labels, where):
-        row = {f: _text(rec, f, w) for f in fields}
-        row.update(label=label, idx=i)
-        out[p].append(row)
+    out = rows_from_records(parts, records, labels, fields, where)
     is_regression = names is None
     if not is_regression:
         _check_classes(out, names, src, label_col)
