@@ -86,7 +86,10 @@ def test_two_processes_search_like_one_at_the_same_global_batch(tiny_dir, tmp_pa
 
     assert load_configuration(two / "configuration.json") == load_configuration(one / "configuration.json")
     s1, s2 = (json.loads((d / "strategy.json").read_text()) for d in (one, two))
-    assert (s2["strategy"], s2["tendency"], s2["warmup_pruned"]) == (s1["strategy"], s1["tendency"], s1["warmup_pruned"])
+    assert (s2["strategy"], s2["tendency"]) == (s1["strategy"], s1["tendency"])
+    for criterion, pruned in s1["warmup_pruned"].items():  # near-equal activation scores may swap order (padding)
+        same = sorted if criterion in SCORE_RTOL else list
+        assert same(s2["warmup_pruned"][criterion]) == same(pruned), criterion
     t1, t2 = lines(one / "trace.jsonl"), lines(two / "trace.jsonl")
     assert [r["pruned"] for r in t2] == [r["pruned"] for r in t1]  # one line per round: written once
     for r1, r2 in zip(t1, t2):

@@ -12,6 +12,7 @@ import torch
 from prunepeft.baselines import baseline_units, probe_count
 from prunepeft.criteria.fair import relative_prunability
 from prunepeft.criteria.scores import UnitStats
+from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import hybrid_logits, prune_order, pruning_probabilities
 from prunepeft.search.learned import has_learned, prior_loss
 from prunepeft.search.loop import fill_budget
@@ -149,3 +150,55 @@ def test_one_turn_warmup_equals_run_warmup_with_one_turn(bert_case):
     assert (F, strategy, leaning) == (F2, strategy2, leaning2)
     assert pruned == {c: [u.name for u in us] for c, us in pruned2.items()}
     assert sum(len(us) for us in pruned2.values()) >= 8  # most criteria pruned their k
+
+
+def _shared_turn_case(bert_case, monkeypatch):
+    """A tiny supernet, a session that feeds one fixed batch of 4 (learned within a few steps), and
+    a record of the training runs the shared turn starts and of the losses its stop rule saw."""
+    from types import SimpleNamespace
+
+    from prunepeft.config import RunConfig
+    from prunepeft.search import loop
+
+    supernet = bert_case.supernet()
+    for layer in range(2):
+        supernet.add(Unit(layer, "lora", 2, "q"))
+    cfg = RunConfig()
+    cfg.train.per_device_train_batch_size = 4
+    cfg.train.learning_rate = cfg.train.head_learning_rate = 1e-2
+    batch = {**bert_case.inputs(batch=4), "labels": torch.tensor([0, 1, 0, 1])}
+    session = SimpleNamespace(cfg=cfg, loader=lambda data, **_: [batch] * math.ceil(len(data) / 4))
+    runs, checks, real_train = [], [], loop.train
+
+    def recorded_train(*args, stop, **kwargs):
+        runs.append(kwargs)
+
+        def recorded_stop(losses):
+            checks.append((list(losses), stop(losses)))
+            return checks[-1][1]
+        return real_train(*args, stop=recorded_stop, **kwargs)
+
+    monkeypatch.setattr(loop, "train", recorded_train)
+    return loop, supernet, session, runs, checks
+
+
+def test_shared_turn_is_one_run_that_stops_once_the_supernet_has_learned(bert_case, monkeypatch):
+    """The shared turn trains past its planned examples in ONE run (one optimiser, one warm-up),
+    checked after every step, and stops at the first step at which it has learned."""
+    loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
+    prior = math.log(2)
+    history, examples = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, prior, lambda _: None)
+    assert len(runs) == 1 and runs[0]["warmup_steps"] == 0  # 6% of the 2 planned steps
+    assert examples == 4 * history[-1]["steps"] == 4 * len(checks) and 8 <= examples < 8 * loop.MAX_SHARED_FACTOR
+    assert len(checks) > 2  # it trained past the planned 2 steps
+    assert [stopped for _, stopped in checks] == [False] * (len(checks) - 1) + [True]
+    losses = checks[-1][0]
+    assert history[-1]["tail_loss"] == pytest.approx(sum(losses[len(losses) // 2:]) / len(losses[len(losses) // 2:]))
+    assert has_learned(history[-1]["tail_loss"], prior, 0.95)
+
+
+def test_shared_turn_that_never_learns_stops_with_an_error(bert_case, monkeypatch):
+    loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
+    with pytest.raises(UserError, match=r"has not learned after 248 training examples"):
+        loop._shared_turn(session, supernet, list(range(1000)), 0, 8, 1e-6, lambda _: None)  # a bar no loss gets under
+    assert len(runs) == 1 and len(checks) == 62  # 31 x the planned 8 examples, in batches of 4

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -49,7 +50,7 @@ from prunepeft.train.loop import evaluate, seed_everything, train
 STAGE_ROUND = 10_000
 STRATEGIES = ("hybrid", "hybrid-global", "random", "none") + tuple(CRITERIA)
 CHEAP = ("weight", "zeros", "threshold")  # need only the weights: always in the trace
-MAX_EXTENSIONS = 4  # extra shared-turn chunks (each twice the last) allowed for the supernet to learn
+MAX_SHARED_FACTOR = 31  # the shared turn may train on up to 31x its planned examples for the supernet to learn
 
 
 @dataclass
@@ -267,24 +268,33 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
 
 def _shared_turn(session, supernet, stream_data, position: int, size: int, prior: float, log):
     """Turn 1, shared by every criterion and by the search: train the whole supernet, collecting
-    every statistic, until it has learned (search/learned.py). Returns (history, examples)."""
-    ratio = session.cfg.search.learned_ratio
+    every statistic, until it has learned (search/learned.py). It is ONE training run with one
+    optimiser and one schedule (warm-up sized by the planned `size`, then a linear decay over the
+    longest turn allowed), checked after every step once `size` examples are done: restarting the
+    optimiser and the rate's warm-up and decay for each extension, as before, spent on GLUE RTE 4.3
+    epochs before the supernet learned (docs/method-notes.md). Returns (history, examples)."""
+    cfg, ratio = session.cfg.train, session.cfg.search.learned_ratio
+    batch = global_batch_size(cfg.per_device_train_batch_size)
+    planned_steps = max(1, math.ceil(size / batch))
     seed_everything(session.cfg.seed, STAGE_ROUND)
-    examples = 0
-    for extension in range(MAX_EXTENSIONS + 1):
-        # each extension doubles the chunk: short chunks waste their warm-up and decay of the rate
-        data = chunk(stream_data, position + examples, size * 2 ** extension, session.cfg.seed)
-        history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND + extension, shuffle=False),
-                        session.cfg.train, epochs=1, collect=(True, True), desc="shared turn" + (f" +{extension}" if extension else ""))
-        examples += len(data)
-        loss = history[-1]["tail_loss"]
-        if has_learned(loss, prior, ratio):
-            return history, examples
-        log(f"shared turn: train loss {loss:.4f} is not below {ratio:g} x {prior:.4f} (the loss of predicting the "
-            "label prior): training on before any unit is scored")
-    raise UserError(f"the supernet has not learned after {examples:,} training examples: its training loss {loss:.4f} stays near "
-                    f"the loss of predicting the label prior ({prior:.4f}), so every criterion would score noise. "
-                    "Raise --learning-rate, check the labels, or use more training data")
+    data = chunk(stream_data, position, size * MAX_SHARED_FACTOR, session.cfg.seed)
+
+    def learned(losses: list[float]) -> bool:  # the second half of the steps so far: where training has got to
+        tail = losses[len(losses) // 2:]
+        return len(losses) >= planned_steps and has_learned(sum(tail) / len(tail), prior, ratio)
+
+    history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND, shuffle=False), cfg, epochs=1,
+                    collect=(True, True), desc="shared turn", stop=learned, warmup_steps=int(cfg.warmup_ratio * planned_steps))
+    examples = min(len(data), history[-1]["steps"] * batch)
+    loss = history[-1]["tail_loss"]
+    if not has_learned(loss, prior, ratio):
+        raise UserError(f"the supernet has not learned after {examples:,} training examples: its training loss {loss:.4f} stays near "
+                        f"the loss of predicting the label prior ({prior:.4f}), so every criterion would score noise. "
+                        "Raise --learning-rate, check the labels, or use more training data")
+    if examples > size:
+        log(f"shared turn: the supernet learned after {examples:,} training examples ({size:,} planned; train loss {loss:.4f} "
+            f"below {ratio:g} x {prior:.4f}, the loss of predicting the label prior)")
+    return history, examples
 
 
 def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, log):

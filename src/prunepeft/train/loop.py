@@ -104,13 +104,18 @@ def train(
     groups: list[dict] | None = None,
     after_step: Callable[[int], None] | None = None,
     local: bool = False,
+    stop: Callable[[list[float]], bool] | None = None,
+    warmup_steps: int | None = None,
 ) -> list[dict]:
     """Train the alive units and the head for `epochs` (fractions allowed). `collect` =
     (activation, gradients) turns on the statistics the pruning criteria need. `groups` replaces
     the supernet's parameter groups and `after_step(step)` runs after each optimiser step (both
     for peft-trained baselines such as AdaLoRA). With several processes the data is sharded and
     the losses and statistics are reduced over them; `local` trains on this process alone (all of
-    `train_loader`, no wrapper, nothing reduced: the warm-up gives each process its own criteria)."""
+    `train_loader`, no wrapper, nothing reduced: the warm-up gives each process its own criteria).
+    `stop(losses)`, given this epoch's step losses after each step, ends training early when it
+    returns True (the losses are the global batch's, so every process stops at the same step);
+    `warmup_steps` replaces the warm-up of `cfg.warmup_ratio` x the steps."""
     acc = accelerator()
     supernet.set_trainable()
     if cfg.gradient_checkpointing:
@@ -127,7 +132,8 @@ def train(
 
     # not prepared: accelerate's scheduler wrapper steps once per process per step (it counts steps
     # of the unsharded loader); this one counts the steps actually taken
-    scheduler = get_linear_schedule_with_warmup(adamw, int(cfg.warmup_ratio * total_steps), total_steps)
+    warmup = int(cfg.warmup_ratio * total_steps) if warmup_steps is None else warmup_steps
+    scheduler = get_linear_schedule_with_warmup(adamw, warmup, total_steps)
     trainable = [p for g in groups for p in g["params"]]
     if collect:
         supernet.start_statistics(activation=collect[0], gradients=collect[1])
@@ -167,6 +173,8 @@ def train(
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{running / n:.4f}")
+            if stop is not None and stop(losses):
+                total_steps = step
             if step >= total_steps:
                 break
         epoch += 1
