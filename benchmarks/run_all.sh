@@ -44,8 +44,9 @@ python benchmarks/quality.py --tasks sst2 --methods prunepeft prunepeft-low --se
 python benchmarks/quality.py --tasks rte --methods lora lora-all adalora adapter dora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/rte-baselines
 wait
 python benchmarks/quality.py --tasks rte --methods prunepeft prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/rte-prunepeft
-# the SST-2 table after the fix (results/sst2-after-fix/): every method over the same work dir
-python benchmarks/quality.py --tasks sst2 --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-after-fix
+# the SST-2 table after the fix (results/sst2-after-fix/), the search of commit c433a96: its PrunePEFT runs were then
+# moved to /tmp/pp-bench-c433a96/sst2-n5000-len64-ep3/ and the baselines' folders linked there
+python benchmarks/quality.py --tasks sst2 --seeds 1 2 3 --work-dir /tmp/pp-bench-c433a96 --report-only --out benchmarks/results/sst2-after-fix
 
 # issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
 python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm

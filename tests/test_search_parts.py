@@ -202,3 +202,17 @@ def test_shared_turn_that_never_learns_stops_with_an_error(bert_case, monkeypatc
     with pytest.raises(UserError, match=r"has not learned after 248 training examples"):
         loop._shared_turn(session, supernet, list(range(1000)), 0, 8, 1e-6, lambda _: None)  # a bar no loss gets under
     assert len(runs) == 1 and len(checks) == 62  # 31 x the planned 8 examples, in batches of 4
+
+
+def test_units_per_round_grow_with_the_space():
+    """k stays 4 on MiniLM's default space (36 units, 20 to remove: 5 rounds) and grows on a decoder's
+    (SmolLM2: 210 units) so that about max_rounds rounds reach the budget, whose floors would
+    otherwise cost more than the final training."""
+    from prunepeft.search.schedule import expected_rounds, units_per_round
+
+    minilm = [4608] * 36
+    assert units_per_round(minilm, 73_728, 4, 8) == 4 and expected_rounds(minilm, 73_728, 4) == 6
+    decoder = [4608, 3072, 3072, 4608, 8448, 8448, 8448] * 30
+    k = units_per_round(decoder, 460_800, 4, 8)
+    assert k == math.ceil((210 - int(460_800 // (sum(decoder) / 210))) / 8) > 4
+    assert expected_rounds(decoder, 460_800, k) <= 9 < expected_rounds(decoder, 460_800, 4)

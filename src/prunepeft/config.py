@@ -44,7 +44,9 @@ class SearchConfig:
     budget: str = field(default="73728", metadata={"help": "trainable unit parameters: a count (73728, 74k, 1.2M) or a percent of the backbone (0.3%)"})
     search_cost: float = field(default=0.3, metadata={"help": "R: the search's training work is at most R x the final training's (above a minimum; see method-notes)"})
     low_fidelity_cost: float = field(default=0.03, metadata={"help": "R of --fidelity low, whose search draws only from the compact subset d"})
-    prune_per_round: int = field(default=4, metadata={"help": "k: units removed per round"})
+    prune_per_round: int = field(default=4, metadata={"help": "k: units removed per round (at least; see max_rounds)"})
+    max_rounds: int = field(default=8, metadata={"help": "k grows with the space so that about this many rounds reach the budget "
+                                                        "(k = max(prune_per_round, units to remove / max_rounds))"})
     strategy: str = field(default="hybrid", metadata={"help": "hybrid, hybrid-global, random, none, or one criterion"})
     strategy_from: str | None = field(default=None, metadata={"help": "run folder (or strategy.json) whose strategy to reuse; skips the warm-up"})
     tau: float = field(default=3.0, metadata={"help": "how many top-ranked units per criterion weigh in the hybrid score (sigmoid(tau - rank), Eq. 1)"})

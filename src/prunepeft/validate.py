@@ -99,6 +99,7 @@ def _check_search(s) -> None:
     _number("search.search_cost", s.search_cost, low=0, high=100)
     _number("search.low_fidelity_cost", s.low_fidelity_cost, low=0, high=100)
     _positive_int("search.prune_per_round", s.prune_per_round)
+    _positive_int("search.max_rounds", s.max_rounds)
     _choice("search.strategy", s.strategy, STRATEGIES)
     _number("search.tau", s.tau, low=0)
     _number("search.threshold", s.threshold, low=0, low_open=False)

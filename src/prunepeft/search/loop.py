@@ -39,7 +39,7 @@ from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.learned import has_learned, prior_loss
-from prunepeft.search.schedule import plan
+from prunepeft.search.schedule import plan, units_per_round
 from prunepeft.search.stream import chunk
 from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
@@ -151,10 +151,11 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     stream_data = compact if low else session.train_encoded
     batch = global_batch_size(session.cfg.train.per_device_train_batch_size)  # the schedule's floors count optimiser steps
     hybrid = cfg.strategy in ("hybrid", "hybrid-global") and not cfg.strategy_from
+    k = units_per_round(list(sizes.values()), budget, cfg.prune_per_round, cfg.max_rounds)
     schedule = plan(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
                     final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
                     backbone_params=probe.backbone_params(), budget=budget, sizes=list(sizes.values()),
-                    k=cfg.prune_per_round, turns=cfg.warmup_turns if hybrid else 1, criteria=len(CRITERIA), batch_size=batch)
+                    k=k, turns=cfg.warmup_turns if hybrid else 1, criteria=len(CRITERIA), batch_size=batch)
     prior = prior_loss(stream_data, session.task.is_regression)
 
     state = load_state(out) if resume else None
@@ -175,7 +176,8 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     def params():
         return sum(sizes[u] for u in supernet.alive)
 
-    log(f"search: {len(space)} units, {sum(sizes.values()):,} params -> budget {budget:,}; strategy {cfg.strategy}; "
+    log(f"search: {len(space)} units, {sum(sizes.values()):,} params -> budget {budget:,}; strategy {cfg.strategy}; {schedule.k} units "
+        f"pruned per round; "
         f"{schedule.planned_examples:,} training examples planned (search cost {cfg.low_fidelity_cost if low else cfg.search_cost:g}"
         f"{', raised to the minimum a search needs' if schedule.floored else ''})")
     rnd = state["round"] if state else 0
@@ -228,7 +230,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             probs = pruning_probabilities(hybrid_logits(scores, strategy, partition, supernet.alive, cfg.tau, fair=cfg.fair_scores))
             order = prune_order(probs)
         before = list(supernet.alive)
-        pruned = _choose_pruned(order, sizes, before, budget, cfg.prune_per_round)
+        pruned = _choose_pruned(order, sizes, before, budget, schedule.k)
         for unit in pruned:
             supernet.remove(unit)
         pruned_rounds.append(pruned)
@@ -310,7 +312,7 @@ def _strategy(session, out: Path, supernet, shared_stats, compact, partition, la
         save_strategy(out, F, strategy, meta={"reused_from": str(cfg.strategy_from)})
         return strategy, 0
     F, strategy, leaning, pruned, examples = run_warmup(session, supernet, shared_stats, compact, partition, budget,
-                                                        schedule.turn_examples, log)
+                                                        schedule.turn_examples, log, k=schedule.k)
     save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact), "warmup_examples": examples,
                                           "tie_share": tie_share(strategy), "tiebreak_leaning": leaning})
     return strategy, examples

@@ -40,6 +40,7 @@ class Schedule:
     turn_examples: int  # each criterion's turn after the shared one
     round_examples: int  # each pruning round after the first
     rounds: int  # expected pruning rounds (the shared turn is round 1)
+    k: int  # units removed per round
     turns: int  # warm-up turns per criterion (the first is shared)
     criteria: int
     floored: bool  # some stage was raised to its floor: the search costs more than R
@@ -59,13 +60,23 @@ def network_cost(backbone_params: int, unit_params: int, units: float) -> float:
     return 2 * backbone_params * (1 + UNIT_OVERHEAD * units) + 3 * unit_params
 
 
+def _units_to_remove(sizes: list[int], budget: int) -> int:
+    """How many average-size units must go for the budget to hold."""
+    mean = sum(sizes) / len(sizes)
+    return len(sizes) - min(len(sizes), max(1, int(budget // mean)))
+
+
 def expected_rounds(sizes: list[int], budget: int, k: int) -> int:
     """Rounds of k removals until the budget holds, removing average-size units, plus the last
     partial round that the budget rarely spares."""
-    n = len(sizes)
-    mean = sum(sizes) / n
-    keep = min(n, max(1, int(budget // mean)))
-    return max(1, math.ceil((n - keep) / k) + 1)
+    return max(1, math.ceil(_units_to_remove(sizes, budget) / k) + 1)
+
+
+def units_per_round(sizes: list[int], budget: int, k_min: int, max_rounds: int) -> int:
+    """k: at least `k_min`, and enough that about `max_rounds` rounds reach the budget. Every round
+    has a floor of optimiser steps, so on a large space (SmolLM2: 210 units, 30 layers x 7 places)
+    a fixed k = 4 meant ~37 rounds whose floors alone cost twice a 512-example training run."""
+    return max(k_min, math.ceil(_units_to_remove(sizes, budget) / max_rounds))
 
 
 def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
@@ -81,4 +92,4 @@ def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget
     rest = total - int(SHARED_SHARE * total) - (int(TURNS_SHARE * total) if other_turns else 0)
     per_round = max(int(rest / max(1, rounds - 1)), MIN_ROUND_STEPS * batch_size)
     planned = shared + other_turns * turn + (rounds - 1) * per_round
-    return Schedule(total, shared, turn, per_round, rounds, turns, criteria, floored=planned > total)
+    return Schedule(total, shared, turn, per_round, rounds, k, turns, criteria, floored=planned > total)

@@ -26,7 +26,7 @@ def criterion_order(name: str, stats: dict, threshold: float, fair: bool, where:
     return sorted(q, key=lambda u: (-q[u], u))
 
 
-def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, log):
+def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, log, k: int | None = None):
     """Returns (F, strategy, leaning, {criterion: pruned unit names}, examples trained), where
     leaning[s][P] is the mean prunability percentile of P's units under s at the shared turn (the
     tie-break of F). Leaves the supernet as it found it: every unit alive, the shared weights.
@@ -35,7 +35,8 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     them alone, on the whole compact subset at the global batch size -- exactly what one process
     does -- and the results are gathered; every process then holds all of them."""
     processes, rank = num_processes(), process_index()
-    runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, index, name, local=processes > 1)
+    k = k or session.cfg.search.prune_per_round
+    runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, k, index, name, local=processes > 1)
             for index, name in enumerate(CRITERIA) if index % processes == rank]
     runs = sorted(gather(runs), key=lambda r: list(CRITERIA).index(r["criterion"]))
     pruned_by: dict[str, list] = {}
@@ -53,7 +54,7 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     return F, assign_strategy(F, leaning), leaning, {c: [u.name for u in us] for c, us in pruned_by.items()}, examples
 
 
-def _criterion_run(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, index: int, name: str,
+def _criterion_run(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, k: int, index: int, name: str,
                    local: bool) -> dict:
     """One criterion's warm-up from the shared state, which it restores afterwards. A plain dict
     (criterion, pruned unit names, leaning, examples, log lines) so processes can exchange it."""
@@ -79,7 +80,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
         if not order:
             lines.append(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
             break
-        for unit in order[: min(cfg.prune_per_round, len(order) - 1)]:
+        for unit in order[: min(k, len(order) - 1)]:
             if supernet.trainable_unit_params() <= budget:
                 break
             supernet.remove(unit)
