@@ -48,6 +48,17 @@ python benchmarks/quality.py --tasks rte --methods prunepeft prunepeft-low --see
 # moved to /tmp/pp-bench-c433a96/sst2-n5000-len64-ep3/ and the baselines' folders linked there
 python benchmarks/quality.py --tasks sst2 --seeds 1 2 3 --work-dir /tmp/pp-bench-c433a96 --report-only --out benchmarks/results/sst2-after-fix
 
+# the search of this version (one shared run until learned, b5d2beb; k growing with the space, 2164f7d): PrunePEFT rows
+# re-measured into /tmp/pp-bench after the c433a96 runs were moved to /tmp/pp-bench-c433a96 (the RTE baselines linked there)
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 1 "${W[@]}" --out /tmp/bench/b3-rte1
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${W[@]}" --out /tmp/bench/b3-sst2
+python benchmarks/quality.py --tasks rte --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/b3-rte1-low
+python benchmarks/quality.py --tasks sst2 --methods prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/b3-sst2-low
+python benchmarks/quality.py --tasks sst2 --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-one-shared-run
+python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte-partial
+python benchmarks/quality.py --tasks rte --methods lora lora-all adalora prunepeft --seeds 1 --work-dir /tmp/pp-bench-c433a96 --report-only \
+  --out benchmarks/results/rte-c433a96
+
 # issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
 python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm
 
