@@ -127,7 +127,7 @@ def verdicts(summary: dict, budgets: dict) -> dict:
         for p in PRUNEPEFT:
             if p in by_method:
                 v = by_method[p]
-                out[task][p] = {"mean": v["mean"], "std": v["std"], "beats": v["mean"] > base[best]["mean"],
+                out[task][p] = {"mean": v["mean"], "std": v["std"], "beats": v["mean"] >= base[best]["mean"],
                                 "margin": v["mean"] - base[best]["mean"], "within_budget": v["trainable_params"] <= budgets[task]}
     return out
 

@@ -286,7 +286,7 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
         return len(losses) >= planned_steps and has_learned(sum(tail) / len(tail), prior, ratio)
 
     history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND, shuffle=False), cfg, epochs=1,
-                    collect=(True, True), desc="shared turn", stop=learned, warmup_steps=int(cfg.warmup_ratio * planned_steps))
+                    collect=(True, True), desc="shared turn (until learned)", stop=learned, warmup_steps=int(cfg.warmup_ratio * planned_steps))
     examples = min(len(data), history[-1]["steps"] * batch)
     loss = history[-1]["tail_loss"]
     if not has_learned(loss, prior, ratio):
