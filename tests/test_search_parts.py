@@ -206,7 +206,7 @@ def test_shared_turn_that_never_learns_stops_with_an_error(bert_case, monkeypatc
 
 def test_units_per_round_grow_with_the_space():
     """k stays 4 on MiniLM's default space (36 units, 20 to remove: 5 rounds) and grows on a decoder's
-    (SmolLM2: 210 units) so that about max_rounds rounds reach the budget, whose floors would
+    (30 layers x 7 places) so that about max_rounds rounds reach the budget, whose floors would
     otherwise cost more than the final training."""
     from prunepeft.search.schedule import expected_rounds, units_per_round
 

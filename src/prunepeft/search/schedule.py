@@ -74,8 +74,9 @@ def expected_rounds(sizes: list[int], budget: int, k: int) -> int:
 
 def units_per_round(sizes: list[int], budget: int, k_min: int, max_rounds: int) -> int:
     """k: at least `k_min`, and enough that about `max_rounds` rounds reach the budget. Every round
-    has a floor of optimiser steps, so on a large space (SmolLM2: 210 units, 30 layers x 7 places)
-    a fixed k = 4 meant ~37 rounds whose floors alone cost twice a 512-example training run."""
+    has a floor of optimiser steps, so on a large space (SmolLM2: 180 units, 30 layers x 6 places)
+    a fixed k = 4 meant 32 rounds, and the search trained on 2.2x the examples of a 512-sentence
+    final training."""
     return max(k_min, math.ceil(_units_to_remove(sizes, budget) / max_rounds))
 
 
