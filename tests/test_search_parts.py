@@ -145,7 +145,7 @@ def test_one_turn_warmup_equals_run_warmup_with_one_turn(bert_case):
     cfg = RunConfig()
     cfg.search.warmup_turns, cfg.search.prune_per_round = 1, 2
     budget = sum(sizes.values()) // 2
-    F, strategy, leaning, pruned, _ = run_warmup(SimpleNamespace(cfg=cfg), supernet, stats, [], partition, budget, 0, log=lambda m: None)
+    F, strategy, leaning, pruned, _ = run_warmup(SimpleNamespace(cfg=cfg), supernet, stats, [], partition, budget, 0, 2, log=lambda m: None)
     F2, strategy2, leaning2, pruned2 = one_turn_warmup(stats, sizes, partition, budget, 2, cfg.search.threshold, cfg.search.fair_scores)
     assert (F, strategy, leaning) == (F2, strategy2, leaning2)
     assert pruned == {c: [u.name for u in us] for c, us in pruned2.items()}

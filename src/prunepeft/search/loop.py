@@ -45,7 +45,7 @@ from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
 from prunepeft.space.units import Unit, parse_space, save_configuration
 from prunepeft.train.fixed import configuration_meta
-from prunepeft.train.loop import evaluate, seed_everything, train
+from prunepeft.train.loop import evaluate, seed_everything, tail_loss, train
 
 STAGE_ROUND = 10_000
 STRATEGIES = ("hybrid", "hybrid-global", "random", "none") + tuple(CRITERIA)
@@ -281,9 +281,8 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     seed_everything(session.cfg.seed, STAGE_ROUND)
     data = chunk(stream_data, position, size * MAX_SHARED_FACTOR, session.cfg.seed)
 
-    def learned(losses: list[float]) -> bool:  # the second half of the steps so far: where training has got to
-        tail = losses[len(losses) // 2:]
-        return len(losses) >= planned_steps and has_learned(sum(tail) / len(tail), prior, ratio)
+    def learned(losses: list[float]) -> bool:
+        return len(losses) >= planned_steps and has_learned(tail_loss(losses), prior, ratio)
 
     history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND, shuffle=False), cfg, epochs=1,
                     collect=(True, True), desc="shared turn (until learned)", stop=learned, warmup_steps=int(cfg.warmup_ratio * planned_steps))
@@ -312,7 +311,7 @@ def _strategy(session, out: Path, supernet, shared_stats, compact, partition, la
         save_strategy(out, F, strategy, meta={"reused_from": str(cfg.strategy_from)})
         return strategy, 0
     F, strategy, leaning, pruned, examples = run_warmup(session, supernet, shared_stats, compact, partition, budget,
-                                                        schedule.turn_examples, log, k=schedule.k)
+                                                        schedule.turn_examples, schedule.k, log)
     save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact), "warmup_examples": examples,
                                           "tie_share": tie_share(strategy), "tiebreak_leaning": leaning})
     return strategy, examples

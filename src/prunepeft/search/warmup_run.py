@@ -26,7 +26,7 @@ def criterion_order(name: str, stats: dict, threshold: float, fair: bool, where:
     return sorted(q, key=lambda u: (-q[u], u))
 
 
-def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, log, k: int | None = None):
+def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, k: int, log):
     """Returns (F, strategy, leaning, {criterion: pruned unit names}, examples trained), where
     leaning[s][P] is the mean prunability percentile of P's units under s at the shared turn (the
     tie-break of F). Leaves the supernet as it found it: every unit alive, the shared weights.
@@ -35,7 +35,6 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     them alone, on the whole compact subset at the global batch size -- exactly what one process
     does -- and the results are gathered; every process then holds all of them."""
     processes, rank = num_processes(), process_index()
-    k = k or session.cfg.search.prune_per_round
     runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, k, index, name, local=processes > 1)
             for index, name in enumerate(CRITERIA) if index % processes == rank]
     runs = sorted(gather(runs), key=lambda r: list(CRITERIA).index(r["criterion"]))

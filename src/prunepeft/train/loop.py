@@ -47,6 +47,12 @@ class TrainConfig:
     gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute each layer's activations in backward: less memory, about one more forward of time"})
 
 
+def tail_loss(losses: list[float]) -> float:
+    """Mean loss over the second half of the steps: where training has got to."""
+    tail = losses[len(losses) // 2:]
+    return sum(tail) / max(1, len(tail))
+
+
 def param_groups(supernet: Supernet, cfg: TrainConfig) -> list[dict]:
     by_kind: dict[str, list] = {}
     for unit in supernet.alive:
@@ -178,8 +184,7 @@ def train(
             if step >= total_steps:
                 break
         epoch += 1
-        tail = losses[len(losses) // 2:]  # the second half: where training has got to
-        record = {"epoch": epoch, "steps": step, "train_loss": running / max(n, 1), "tail_loss": sum(tail) / max(1, len(tail)),
+        record = {"epoch": epoch, "steps": step, "train_loss": running / max(n, 1), "tail_loss": tail_loss(losses),
                   "seconds": time.perf_counter() - start}
         if dev_loader is not None and task is not None:
             eval_start = time.perf_counter()
