@@ -198,8 +198,8 @@ def test_decoder_model_trains_and_exports(tmp_path):
 
 
 def test_equal_budget_baselines_lora_all_and_adalora(tiny_dir, tmp_path, capsys):
-    """lora-all fills the budget with ranks on every linear; AdaLoRA (trained by peft) ends near it
-    and reports the parameters it kept; its run folder already holds the peft adapter."""
+    """lora-all fills the budget with ranks on every linear; AdaLoRA (trained by peft) ends within one
+    rank triplet below it and reports the parameters it kept; its run folder already holds the peft adapter."""
     out = tmp_path / "all"
     assert main(train_args(tiny_dir, out, "--method", "lora-all", "--budget", "3000")) == 0
     units = load_configuration(out / "configuration.json")
@@ -210,7 +210,9 @@ def test_equal_budget_baselines_lora_all_and_adalora(tiny_dir, tmp_path, capsys)
     out = tmp_path / "adalora"
     assert main(train_args(tiny_dir, out, "--method", "adalora", "--budget", "3000")) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0 < metrics["trainable_params"] < metrics["allocated_params"] and metrics["method"] == "adalora"
+    assert metrics["trainable_params"] < metrics["allocated_params"] and metrics["method"] == "adalora"
+    largest_triplet = 32 + 64 + 1  # an FFN linear's (32 -> 64) column of A, row of B and its E
+    assert 3000 - largest_triplet < metrics["trainable_params"] <= 3000
     assert (out / "adalora" / "adapter_config.json").is_file()
     assert main(["export", str(out), "--format", "peft", "--out", str(tmp_path / "x")]) == 2
     assert "AdaLoRA" in capsys.readouterr().err

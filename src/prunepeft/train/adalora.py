@@ -3,9 +3,12 @@ optimiser, schedule, seeds, evaluation) as every other method, ending at the sam
 
 AdaLoRA starts every linear of every layer (as `lora-all`) at rank `INIT_R` and prunes rank
 triplets during training by an EMA of |w * dL/dw| with an uncertainty term, on a cubic schedule.
-Its final budget is a number of rank triplets; a triplet on a module (d_in -> d_out) costs
-d_in + d_out + 1 parameters, so prunepeft sets the allocator's final rank budget to
-budget / (mean cost of a triplet) and reports the parameters actually kept (nonzero triplets).
+peft counts its budget in rank triplets, but a triplet on a module (d_in -> d_out) costs
+d_in + d_out + 1 parameters: on MiniLM an FFN triplet costs 2.5x an attention one, so a triplet
+budget ended anywhere from 78% to 106% of the parameter budget, depending on where the triplets
+survived. prunepeft keeps peft's scores and cubic schedule but counts the schedule in parameters:
+each masking keeps the most important triplets whose summed cost fits (`budget_in_parameters`), so
+AdaLoRA ends within one triplet below the budget; the parameters kept (nonzero triplets) are reported.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+
+import torch
 
 from prunepeft.config import to_dict
 from prunepeft.distributed import is_main_process, steps_per_epoch
@@ -44,16 +49,61 @@ class PeftTrainee:
         pass
 
 
-def kept_params(model) -> tuple[int, int]:
-    """(parameters in nonzero rank triplets, parameters allocated) of an AdaLoRA model."""
-    kept = allocated = 0
+def kept_params(model) -> tuple[int, int, int]:
+    """(parameters in nonzero rank triplets, parameters allocated, nonzero triplets) of an AdaLoRA model."""
+    kept = allocated = triplets = 0
     for module in model.modules():
         if hasattr(module, "lora_E") and "default" in module.lora_E:
             e = module.lora_E["default"]
             cost = module.in_features + module.out_features + 1
+            triplets += int((e != 0).sum())
             kept += int((e != 0).sum()) * cost
             allocated += e.numel() * cost
-    return kept, allocated
+    return kept, allocated, triplets
+
+
+def _triplet_scores(allocator, model) -> tuple[torch.Tensor, torch.Tensor]:
+    """(importance, parameter cost) of every rank triplet, with peft's own per-triplet importance."""
+    name = allocator.adapter_name
+    vectors, values = {}, {}
+    for n, _ in model.named_parameters():
+        if f"lora_A.{name}" in n:
+            vectors.setdefault(n.replace("lora_A", "%s"), []).append(allocator._element_score(n).mean(dim=1, keepdim=True))
+        elif f"lora_B.{name}" in n:
+            vectors.setdefault(n.replace("lora_B", "%s"), []).append(allocator._element_score(n).mean(dim=0).view(-1, 1))
+        elif f"lora_E.{name}" in n:
+            values[n.replace("lora_E", "%s")] = allocator._element_score(n)
+    scores = [allocator._combine_ipt(values[key], torch.cat(parts, dim=1)) for key, parts in vectors.items()]
+    costs = [torch.full_like(score, _triplet_cost(model, key)) for key, score in zip(vectors, scores)]
+    return torch.cat(scores), torch.cat(costs)
+
+
+def _triplet_cost(model, key: str) -> int:
+    """Parameters of one rank triplet (a column of A, a row of B, one E) of the module peft names `key`."""
+    module = model.get_submodule(key.split(".%s")[0])
+    return module.in_features + module.out_features + 1
+
+
+def budget_in_parameters(allocator, model, final_params: int) -> None:
+    """Make peft's rank allocator keep the most important triplets that fit a PARAMETER budget.
+
+    peft's cubic schedule (in triplets, from all of them to `target_bgt`) is mapped linearly onto
+    parameters (from all triplets' cost to `final_params`); each masking then keeps the top-scoring
+    triplets whose summed cost fits, by asking peft's own masking for that many triplets."""
+    mask_in_triplets = allocator.mask_to_budget
+    e_name = f"lora_E.{allocator.adapter_name}"
+    all_params = sum(p.numel() * _triplet_cost(model, n.replace("lora_E", "%s")) for n, p in model.named_parameters() if e_name in n)
+
+    def mask_to_budget(model, budget: int):
+        scores, costs = _triplet_scores(allocator, model)
+        share = (budget - allocator.target_bgt) / max(1, allocator.init_bgt - allocator.target_bgt)
+        allowed = final_params + share * max(0, all_params - final_params)
+        keep = int((costs[scores.argsort(descending=True)].cumsum(0) <= allowed).sum())
+        if keep >= allocator.init_bgt:  # everything fits: nothing to mask (peft's kthvalue needs k >= 1)
+            return {n: [True] * p.numel() for n, p in model.named_parameters() if e_name in n}
+        return mask_in_triplets(model, max(1, keep))
+
+    allocator.mask_to_budget = mask_to_budget
 
 
 def train_adalora(session, out_dir: Path) -> dict:
@@ -78,7 +128,8 @@ def train_adalora(session, out_dir: Path) -> dict:
                            lora_alpha=INIT_R, target_modules=targets, modules_to_save=list(arch.head) or None,
                            task_type=peft_task_type(model))
     peft_model = get_peft_model(model, config)
-    peft_model.base_model.rankallocator.target_bgt = final_ranks  # the exact final rank budget
+    peft_model.base_model.rankallocator.target_bgt = final_ranks  # the schedule's end, in triplets
+    budget_in_parameters(peft_model.base_model.rankallocator, peft_model.base_model.model, budget)
     head = {id(p) for h in arch.head for p in peft_model.base_model.model.get_submodule(h).modules_to_save.parameters()}
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in trainable if id(p) not in head], "lr": cfg.train.learning_rate, "name": "adalora"},
@@ -93,7 +144,7 @@ def train_adalora(session, out_dir: Path) -> dict:
                     on_epoch=lambda r: append_jsonl(log_path, r), groups=groups,
                     after_step=lambda step: peft_model.base_model.update_and_allocate(step))
     seconds = time.perf_counter() - start
-    kept, allocated = kept_params(peft_model)
+    kept, allocated, triplets = kept_params(peft_model)
     if is_main_process():
         peft_model.save_pretrained(str(out_dir / "adalora"))
     head_params = sum(p.numel() for p in trainable if id(p) in head)
@@ -101,7 +152,7 @@ def train_adalora(session, out_dir: Path) -> dict:
         "task": session.task.name, "metric": session.task.metric, "metrics": history[-1]["dev"],
         "score": history[-1]["dev"][session.task.metric], "trainable_params": kept, "allocated_params": allocated,
         "head_params": head_params, "backbone_params": backbone, "trainable_percent": 100.0 * kept / backbone,
-        "num_units": 0, "final_rank_triplets": final_ranks, "train_samples": len(session.train_encoded),
+        "num_units": 0, "kept_rank_triplets": triplets, "train_samples": len(session.train_encoded),
         "dev_samples": len(session.dev_encoded), "num_labels": session.task.num_labels, "is_regression": session.task.is_regression, "task_type": task.task_type,
         "seconds": seconds, "train_seconds": history[-1]["seconds"], "seed": cfg.seed, "method": "adalora",
     }
