@@ -59,6 +59,10 @@ python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench 
 python benchmarks/quality.py --tasks rte --methods lora lora-all adalora prunepeft --seeds 1 --work-dir /tmp/pp-bench-c433a96 --report-only \
   --out benchmarks/results/rte-c433a96
 
+# a mixed-rank space (lora-2 + lora-4 on all linears) on SST-2 5,000 sentences, seeds 1-2 (results/space-mixed-sst2/)
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 --threads 1 --work-dir /tmp/pp-bench-mixed \
+  --set "search.space=lora-2:q,k,v,o,ffn_in,ffn_out lora-4:q,k,v,o,ffn_in,ffn_out" --out benchmarks/results/space-mixed-sst2
+
 # issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
 python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm
 
