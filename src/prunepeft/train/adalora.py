@@ -137,7 +137,7 @@ def train_adalora(session, out_dir: Path) -> dict:
     groups = [g for g in groups if g["params"]]  # a causal LM has no new head
     log_path = out_dir / "epochs.jsonl"
     remove(log_path)
-    get_logger(__name__).info(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> {final_ranks} rank triplets in all (~{budget:,} params), {total} steps")
+    get_logger(__name__).info(f"AdaLoRA on {len(targets)} linears: rank {INIT_R} -> the rank triplets that fit {budget:,} params, {total} steps")
     start = time.perf_counter()
     history = train(PeftTrainee(peft_model), loader, cfg.train, epochs=cfg.train.num_train_epochs, task=session.task,
                     dev_loader=session.loader(session.dev_encoded, train=False), desc="train adalora",
