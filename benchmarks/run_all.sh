@@ -35,9 +35,10 @@ for TASK in sst2 qnli rte movie; do
   python benchmarks/quality.py --tasks $TASK --seeds 1 2 3 "${W[@]}" --report-only --out benchmarks/results/$TASK
 done
 
-# the one QNLI piece of this version (results/qnli-partial/): low fidelity, seed 1
+# the QNLI piece of the search before the warm-up fix (results/qnli-before-c433a96/): low fidelity, seed 1 (its runs were
+# later removed from /tmp/pp-bench)
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1
-python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-before-c433a96
 
 # re-measure: the PrunePEFT rows after the warm-up snapshot fix (c433a96), and the RTE table; pieces side by side
 python benchmarks/quality.py --tasks sst2 --methods prunepeft prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-prunepeft-fixed &
@@ -62,6 +63,12 @@ python benchmarks/quality.py --tasks rte --methods lora lora-all adalora prunepe
 # a mixed-rank space (lora-2 + lora-4 on all linears) on SST-2 5,000 sentences, seeds 1-2 (results/space-mixed-sst2/)
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 --threads 1 --work-dir /tmp/pp-bench-mixed \
   --set "search.space=lora-2:q,k,v,o,ffn_in,ffn_out lora-4:q,k,v,o,ffn_in,ffn_out" --out benchmarks/results/space-mixed-sst2
+
+# QNLI seed 1 with this version's search (results/qnli-partial/): PrunePEFT full and low fidelity, one lane each
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1-full &
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1-low
+wait
+python benchmarks/quality.py --tasks qnli --methods prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
 
 # issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
 python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm
