@@ -56,7 +56,6 @@ python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${W
 python benchmarks/quality.py --tasks rte --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/b3-rte1-low
 python benchmarks/quality.py --tasks sst2 --methods prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/b3-sst2-low
 python benchmarks/quality.py --tasks sst2 --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-one-shared-run
-python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte-partial
 python benchmarks/quality.py --tasks rte --methods lora lora-all adalora prunepeft --seeds 1 --work-dir /tmp/pp-bench-c433a96 --report-only \
   --out benchmarks/results/rte-c433a96
 
@@ -69,6 +68,18 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${W[@]}
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${W[@]}" --out /tmp/bench/qnli-s1-low
 wait
 python benchmarks/quality.py --tasks qnli --methods prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
+
+# AdaLoRA with its budget counted in parameters (863bf8e): the triplet-budget AdaLoRA runs were moved to
+# /tmp/pp-bench-adalora-triplets and re-run from a worktree of 863bf8e; RTE seed 2 of every method
+python benchmarks/quality.py --tasks rte --methods adalora --seeds 1 2 "${W[@]}" --out /tmp/bench/rte-adalora &
+python benchmarks/quality.py --tasks rte --methods prunepeft lora lora-all prunepeft-low adapter dora --seeds 2 "${W[@]}" --out /tmp/bench/rte2
+wait
+python benchmarks/quality.py --tasks rte --seeds 1 2 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte-partial
+python benchmarks/quality.py --tasks sst2 --methods adalora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-adalora
+# the random-pruning ablation on SST-2 (the same rounds and fill, units removed in a seeded random order)
+python benchmarks/quality.py --tasks sst2 --methods random --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-random
+python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapter dora prunepeft prunepeft-low random --seeds 1 2 3 \
+  --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-one-shared-run
 
 # issue 9's decoder evidence: SmolLM2-135M on SST-2 posed as causal LM (512 train, 200 dev), LoRA r=8 q,v vs PrunePEFT, 2 seeds
 python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1 2 "${W[@]}" --out benchmarks/results/sst2-llm
