@@ -49,13 +49,18 @@ class PeftTrainee:
         pass
 
 
+def triplet_cost(module) -> int:
+    """Parameters of one rank triplet of a Linear (a column of A, a row of B, one E)."""
+    return module.in_features + module.out_features + 1
+
+
 def kept_params(model) -> tuple[int, int, int]:
     """(parameters in nonzero rank triplets, parameters allocated, nonzero triplets) of an AdaLoRA model."""
     kept = allocated = triplets = 0
     for module in model.modules():
         if hasattr(module, "lora_E") and "default" in module.lora_E:
             e = module.lora_E["default"]
-            cost = module.in_features + module.out_features + 1
+            cost = triplet_cost(module)
             triplets += int((e != 0).sum())
             kept += int((e != 0).sum()) * cost
             allocated += e.numel() * cost
@@ -74,14 +79,8 @@ def _triplet_scores(allocator, model) -> tuple[torch.Tensor, torch.Tensor]:
         elif f"lora_E.{name}" in n:
             values[n.replace("lora_E", "%s")] = allocator._element_score(n)
     scores = [allocator._combine_ipt(values[key], torch.cat(parts, dim=1)) for key, parts in vectors.items()]
-    costs = [torch.full_like(score, _triplet_cost(model, key)) for key, score in zip(vectors, scores)]
+    costs = [torch.full_like(score, triplet_cost(model.get_submodule(key.split(".%s")[0]))) for key, score in zip(vectors, scores)]
     return torch.cat(scores), torch.cat(costs)
-
-
-def _triplet_cost(model, key: str) -> int:
-    """Parameters of one rank triplet (a column of A, a row of B, one E) of the module peft names `key`."""
-    module = model.get_submodule(key.split(".%s")[0])
-    return module.in_features + module.out_features + 1
 
 
 def budget_in_parameters(allocator, model, final_params: int) -> None:
@@ -92,7 +91,7 @@ def budget_in_parameters(allocator, model, final_params: int) -> None:
     triplets whose summed cost fits, by asking peft's own masking for that many triplets."""
     mask_in_triplets = allocator.mask_to_budget
     e_name = f"lora_E.{allocator.adapter_name}"
-    all_params = sum(p.numel() * _triplet_cost(model, n.replace("lora_E", "%s")) for n, p in model.named_parameters() if e_name in n)
+    all_params = kept_params(model)[1]
 
     def mask_to_budget(model, budget: int):
         scores, costs = _triplet_scores(allocator, model)
@@ -119,7 +118,7 @@ def train_adalora(session, out_dir: Path) -> dict:
     backbone = sum(p.numel() for p in model.parameters())
     budget = parse_budget(cfg.search.budget, backbone)
     targets = [n for sites in arch.sites for t in TARGETS for n in sites.linears(t)]
-    costs = [model.get_submodule(n).in_features + model.get_submodule(n).out_features + 1 for n in targets]
+    costs = [triplet_cost(model.get_submodule(n)) for n in targets]
     final_ranks = max(1, round(budget / (sum(costs) / len(costs))))
     loader = session.loader(session.train_encoded, train=True, stage=STAGE_FINAL)
     total = max(1, math.ceil(cfg.train.num_train_epochs * steps_per_epoch(len(loader))))  # the steps train() will take
