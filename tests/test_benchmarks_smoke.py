@@ -59,6 +59,20 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
     assert set(data["summary"]["rte"]) == {"lora", "none", "taylor"} and data["failures"] == []
     assert "no pruning" in md
 
+    # the score analysis reads those searches' traces (trains nothing)
+    run("score_stability", "--out", tmp_path / "scores", "--work-dir", work, "--tasks", "sst2", "rte")
+    data, md = results(tmp_path / "scores", "score_stability")
+    for task in ("sst2", "rte"):
+        t = data["tasks"][task]
+        assert set(t["runs"]) == {"prunepeft/seed1"}
+        assert {"weight", "zeros", "threshold"} <= set(t["stability"])  # the cheap criteria are always in the trace
+        assert all(v is None or -1 <= v <= 1 for v in t["stability"].values())
+        assert t["runs"]["prunepeft/seed1"]["units"]
+    assert "round t vs t+1" in md
+    empty = subprocess.run([sys.executable, str(BENCH / "score_stability.py"), "--work-dir", str(tmp_path / "none"), "--out", str(tmp_path)],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert empty.returncode == 2 and "no finished search run" in empty.stderr
+
 
 def test_budget_smoke(tmp_path):
     run("budget", "--out", tmp_path)
