@@ -40,7 +40,7 @@ EPOCHS, SMOKE_EPOCHS = 3, 1
 
 BASELINES = ["lora", "lora-all", "adalora", "adapter", "dora"]  # at the same budget (sizes derived from it)
 PRUNEPEFT = ["prunepeft", "prunepeft-low"]
-ABLATIONS = ["none", "random", "weight", "zeros", "threshold", "activation", "taylor", "gradient", "hybrid-global"]
+ABLATIONS = ["none", "random", "weight", "zeros", "threshold", "activation", "taylor", "gradient", "hybrid-global", "removal"]
 OTHER = ["full", "parallel-adapter"]  # run only when asked for with --methods
 MAIN = BASELINES + PRUNEPEFT
 COST_TARGETS = {"prunepeft": 0.30, "prunepeft-low": 0.05}
@@ -50,7 +50,7 @@ LABELS = {
     "adapter": "Adapter (widest that fits)", "parallel-adapter": "Parallel adapter (widest that fits)",
     "prunepeft": "**PrunePEFT** (full fidelity)", "prunepeft-low": "PrunePEFT low fidelity",
     "none": "ablation: no pruning (whole supernet)", "random": "ablation: random pruning",
-    "hybrid-global": "ablation: hybrid, no block partitions", "full": "full fine-tuning",
+    "hybrid-global": "ablation: hybrid, no block partitions", "removal": "single criterion `removal` (loss change, across targets)", "full": "full fine-tuning",
 }
 
 

@@ -5,9 +5,11 @@ import torch
 
 from prunepeft.criteria.scores import (
     CRITERIA,
+    HYBRID_CRITERIA,
     MissingStatistics,
     UnitStats,
     needed_statistics,
+    planned_criteria,
     prunability,
     score,
 )
@@ -24,12 +26,16 @@ def stats(**kw):
 
 
 def test_registry_order_and_metadata():
-    assert list(CRITERIA) == ["weight", "zeros", "threshold", "activation", "taylor", "gradient"]
+    assert list(CRITERIA) == ["weight", "zeros", "threshold", "activation", "taylor", "gradient", "removal"]
+    assert HYBRID_CRITERIA == ("weight", "zeros", "threshold", "activation", "taylor", "gradient")  # the paper's six
     first = {n: c.prune_first for n, c in CRITERIA.items()}
     assert first == {
         "weight": "lowest", "zeros": "highest", "threshold": "highest",
-        "activation": "lowest", "taylor": "lowest", "gradient": "lowest",
+        "activation": "lowest", "taylor": "lowest", "gradient": "lowest", "removal": "lowest",
     }
+    assert [n for n, c in CRITERIA.items() if not c.peer_relative] == ["removal"]
+    assert CRITERIA["removal"].needs == {"activation", "removal"}
+    assert planned_criteria("removal") == ("removal",) and planned_criteria("hybrid") == HYBRID_CRITERIA
     assert CRITERIA["weight"].needs == frozenset()
     assert CRITERIA["activation"].needs == {"activation"}
     assert CRITERIA["taylor"].needs == {"grads"}
@@ -113,3 +119,9 @@ def test_prunability_orientation():
 def test_requires_grad_tensors_are_accepted():
     w = [torch.tensor([1.0, -1.0], requires_grad=True)]
     assert score("weight", UnitStats(weights=w)) == pytest.approx(1.0)
+
+
+def test_removal_is_the_given_effect_and_never_a_silent_zero():
+    assert score("removal", stats(removal_effect=0.25)) == 0.25
+    with pytest.raises(MissingStatistics, match="removal"):
+        score("removal", stats())

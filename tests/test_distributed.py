@@ -147,6 +147,7 @@ def test_reduced_statistics_are_those_of_all_the_steps(bert_case):
         for u in units:
             sn.add(u)
         bert_case.perturb_units(sn)  # B != 0, so every tensor has a gradient
+        sn.removal_statistics = True
         copies.append(sn)
     first, second, both = copies
     _stats_after(first, [1], bert_case)
@@ -158,6 +159,7 @@ def test_reduced_statistics_are_those_of_all_the_steps(bert_case):
     got, want = first.unit_stats(), both.unit_stats()
     for u in units:
         assert got[u].mean_abs_activation == pytest.approx(want[u].mean_abs_activation, rel=1e-6)
+        assert got[u].removal_effect > 0 and got[u].removal_effect == pytest.approx(want[u].removal_effect, rel=1e-6)
         for g, w in zip(got[u].mean_grads, want[u].mean_grads):
             assert torch.allclose(g, w, rtol=1e-5, atol=1e-9)
 

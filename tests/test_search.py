@@ -101,11 +101,15 @@ def test_strategy_reuse_skips_warmup(tiny_dir, tmp_path):
     assert json.loads((second / "search.json").read_text())["warmup_seconds"] < 0.1  # reading the strategy, no training
 
 
-@pytest.mark.parametrize("strategy", ["random", "hybrid-global"])
+@pytest.mark.parametrize("strategy", ["random", "hybrid-global", "removal"])
 def test_ablation_strategies_meet_budget(tiny_dir, tmp_path, strategy):
     out = tmp_path / strategy
     assert main(search_args(tiny_dir, out, "--strategy", strategy, "--fidelity", "low")) == 0
     assert json.loads((out / "configuration.json").read_text())["trainable_params"] <= 2000
+    if strategy == "removal":  # every round scored every alive unit from its own collected loss change
+        for record in trace_without_time(out):
+            assert set(record["scores"]["removal"]) == set(record["alive"])
+            assert all(v > 0 for v in record["scores"]["removal"].values())
 
 
 def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):

@@ -47,6 +47,19 @@ def test_fair_scores_compare_units_with_their_peers():
     assert q[lora[0]] == pytest.approx(-math.log(1.0 / 0.95), rel=1e-5)
 
 
+def test_removal_is_compared_across_targets_not_with_peers():
+    """'removal' is in units of the loss: the search may prefer one target over another. Peer-relative,
+    each target's median unit would score alike and every target keep its share of the space."""
+    q_units = [Unit(layer, "lora", 4, "q") for layer in range(3)]
+    v_units = [Unit(layer, "lora", 4, "v") for layer in range(3)]
+    raw = {**{u: 1e-6 * (i + 1) for i, u in enumerate(q_units)}, **{u: 1e-3 * (i + 1) for i, u in enumerate(v_units)}}
+    strategy = {"all": ["removal"]}
+    probs = pruning_probabilities(hybrid_logits({"removal": raw}, strategy, lambda u: "all", q_units + v_units, fair=True))
+    assert set(prune_order(probs)[:3]) == set(q_units)  # every q before any v
+    peer = pruning_probabilities(hybrid_logits({"weight": raw}, {"all": ["weight"]}, lambda u: "all", q_units + v_units, fair=True))
+    assert set(prune_order(peer)[:2]) == {q_units[0], v_units[0]}  # a peer-relative criterion: one of each
+
+
 def test_fair_fractions_are_differences_to_the_peer_median():
     units = [Unit(layer, "lora", 4, "v") for layer in range(3)]
     q = relative_prunability("zeros", {units[0]: 0.5, units[1]: 0.25, units[2]: 0.75})

@@ -307,3 +307,29 @@ def test_skeleton_probe_matches_the_loaded_model(case, tmp_path):
     for kind in KINDS:
         unit = Unit(probe.arch.num_layers - 1, kind, 4)
         assert probe.param_count(unit) == real.param_count(unit)
+
+
+def test_removal_statistic_is_the_first_order_loss_change_of_each_unit(bert_case):
+    """<dL/d delta, delta> of a LoRA unit equals sum(B * dL/dB) (delta is linear in B), summed over the
+    unit's sites within a step, then squared and averaged over steps."""
+    sn = bert_case.supernet()
+    units = [Unit(0, "lora", 4, "q+v"), Unit(1, "lora", 2, "ffn_out"), Unit(1, "adapter", 8)]
+    for unit in units:
+        sn.add(unit)
+    bert_case.perturb_units(sn, scale=0.2)
+    sn.removal_statistics = True
+    sn.start_statistics(activation=True, gradients=True)
+    grads = _train_steps(bert_case, sn, steps=3)
+    stats = sn.unit_stats()
+    for unit in units[:2]:
+        names = [n for n, _ in sn.unit_named_parameters(unit)]
+        b_index = [i for i, n in enumerate(names) if "lora_B" in n]
+        assert len(b_index) == len(unit.sites)
+        weights = [p.detach() for p in sn.unit_parameters(unit)]  # the test's optimiser never steps: weights are fixed
+        per_step = [sum(float((weights[i] * step[i]).sum()) for i in b_index) for step in grads[unit]]
+        assert stats[unit].removal_effect == pytest.approx(sum(e * e for e in per_step) / len(per_step), rel=1e-5)
+    assert stats[units[2]].removal_effect > 0
+    sn.removal_statistics = False  # off (the default): nothing is held for backward, nothing recorded
+    sn.start_statistics(activation=True, gradients=True)
+    _train_steps(bert_case, sn)
+    assert all(st.removal_effect is None for st in sn.unit_stats().values())

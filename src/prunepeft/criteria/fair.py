@@ -45,7 +45,8 @@ def relative_prunability(criterion: str, raw: dict) -> dict:
 
 
 def oriented(criterion: str, raw: dict, fair: bool) -> dict:
-    """Prunability of every unit of `raw` under one criterion: peer-relative when `fair`."""
-    if fair:
+    """Prunability of every unit of `raw` under one criterion: peer-relative when `fair` and the
+    criterion's scale depends on the unit's shape (not `removal`, which is in units of the loss)."""
+    if fair and get_criterion(criterion).peer_relative:
         return relative_prunability(criterion, raw)
     return {u: prunability(criterion, v) for u, v in raw.items()}

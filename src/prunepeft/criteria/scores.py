@@ -11,6 +11,15 @@ that unit's trainable tensors together (|w| = total number of elements):
 | activation | activation   | mean abs(delta output) over tokens and steps| lowest      |
 | taylor     | grads        | mean of abs(w * g), g = mean grad of round  | lowest      |
 | gradient   | grads        | mean of abs(g)                              | lowest      |
+| removal    | activation, removal | mean over micro-batches of <dL/d delta, delta>^2 | lowest |
+
+`removal` is not one of the paper's six and not in the hybrid (`hybrid=False`); it is a
+single-criterion strategy. <dL/d delta, delta> is the first-order change of the loss when the
+unit's output delta is removed (Molchanov et al. 2019, "Importance estimation for neural
+network pruning", squared and averaged over mini-batches). It is in units of the loss, so it
+compares units of every kind, size and target directly (`peer_relative=False`); the other
+criteria are compared with their peers first (criteria/fair.py), which keeps every target's
+share of the configuration near its share of the space.
 
 Departures from the authors' code (method.md §3): the Taylor term is UNSIGNED (the code
 signs it), and the activation score is per unit (the code accumulates it across units).
@@ -30,7 +39,7 @@ import torch
 
 from prunepeft.errors import UserError
 
-STATISTICS = ("grads", "activation")
+STATISTICS = ("grads", "activation", "removal")  # removal: <dL/d delta, delta>, collected with the activations
 
 
 @dataclass
@@ -40,6 +49,7 @@ class UnitStats:
     weights: list[torch.Tensor]  # the unit's trainable tensors (detached)
     mean_grads: list[torch.Tensor] | None = None  # mean gradient over the round, same shapes as weights
     mean_abs_activation: float | None = None  # mean |delta output| over tokens and steps
+    removal_effect: float | None = None  # mean over micro-batches of <dL/d delta, delta>^2
 
 
 class MissingStatistics(RuntimeError):
@@ -52,6 +62,8 @@ class Criterion:
     needs: frozenset[str]  # subset of {"grads", "activation"}
     prune_first: str  # "lowest" or "highest"
     fn: Callable[[UnitStats, float], float]  # (stats, threshold) -> raw score
+    hybrid: bool = True  # one of the paper's six, which the warm-up tries and the hybrid combines
+    peer_relative: bool = True  # compared with its peers' scores before ranking across groups (fair scores)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -140,6 +152,16 @@ def gradient_score(stats: UnitStats, threshold: float = 1e-3) -> float:
     return float(sum(_f64(g).abs().sum() for g in grads) / n)
 
 
+def removal_score(stats: UnitStats, threshold: float = 1e-3) -> float:
+    """Mean over micro-batches of <dL/d delta, delta>^2: the loss change of removing the unit (prune lowest)."""
+    if stats.removal_effect is None:
+        raise MissingStatistics(
+            "criterion 'removal' needs <dL/d delta, delta> of the unit's output over the round, but none was "
+            "collected (collect 'activation' during training steps that run backward)"
+        )
+    return float(stats.removal_effect)
+
+
 CRITERIA: dict[str, Criterion] = {
     c.name: c
     for c in (
@@ -149,8 +171,10 @@ CRITERIA: dict[str, Criterion] = {
         Criterion("activation", frozenset({"activation"}), "lowest", activation_score),
         Criterion("taylor", frozenset({"grads"}), "lowest", taylor_score),
         Criterion("gradient", frozenset({"grads"}), "lowest", gradient_score),
+        Criterion("removal", frozenset({"activation", "removal"}), "lowest", removal_score, hybrid=False, peer_relative=False),
     )
 }
+HYBRID_CRITERIA = tuple(name for name, c in CRITERIA.items() if c.hybrid)  # the paper's six
 
 
 def get_criterion(name: str) -> Criterion:
@@ -170,6 +194,11 @@ def needed_statistics(names) -> frozenset[str]:
     for name in names:
         out |= get_criterion(name).needs
     return out
+
+
+def planned_criteria(strategy: str) -> tuple[str, ...]:
+    """The criteria a search with `strategy` may score with: the one it names, else the hybrid's six."""
+    return (strategy,) if strategy in CRITERIA else HYBRID_CRITERIA
 
 
 def score(name: str, stats: UnitStats, threshold: float = 1e-3) -> float:

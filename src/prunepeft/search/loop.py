@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from prunepeft.config import to_dict
-from prunepeft.criteria.scores import CRITERIA, needed_statistics, score_units
+from prunepeft.criteria.scores import CRITERIA, HYBRID_CRITERIA, needed_statistics, planned_criteria, score_units
 from prunepeft.data.subset import stratified_subset
 from prunepeft.distributed import barrier, global_batch_size
 from prunepeft.errors import UserError
@@ -155,13 +155,14 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     schedule = plan(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
                     final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
                     backbone_params=probe.backbone_params(), budget=budget, sizes=list(sizes.values()),
-                    k=k, turns=cfg.warmup_turns if hybrid else 1, criteria=len(CRITERIA), batch_size=batch)
+                    k=k, turns=cfg.warmup_turns if hybrid else 1, criteria=len(HYBRID_CRITERIA), batch_size=batch)
     prior = prior_loss(stream_data, session.task.is_regression)
 
     state = load_state(out) if resume else None
     _check_same_config(out, session.cfg, resume)
     alive = [Unit.parse(n) for n in state["alive"]] if state else list(space)
     supernet = session.build_supernet(alive, stage=STAGE_ROUND)
+    supernet.removal_statistics = "removal" in needed_statistics(planned_criteria(cfg.strategy))
     if state:
         restore_weights(out, supernet)
     barrier()  # every process has read the checkpoint before the main process rewrites the folder

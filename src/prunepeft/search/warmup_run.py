@@ -7,7 +7,7 @@ turn is paid for once. With several processes, the criteria are shared out among
 from __future__ import annotations
 
 from prunepeft.criteria.fair import oriented
-from prunepeft.criteria.scores import CRITERIA, needed_statistics, score_units
+from prunepeft.criteria.scores import HYBRID_CRITERIA, needed_statistics, score_units
 from prunepeft.distributed import gather, global_batch_size, num_processes, process_index
 from prunepeft.hybrid.warmup import assign_strategy, tendency_matrix
 from prunepeft.space.units import Unit
@@ -36,8 +36,8 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     does -- and the results are gathered; every process then holds all of them."""
     processes, rank = num_processes(), process_index()
     runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, k, index, name, local=processes > 1)
-            for index, name in enumerate(CRITERIA) if index % processes == rank]
-    runs = sorted(gather(runs), key=lambda r: list(CRITERIA).index(r["criterion"]))
+            for index, name in enumerate(HYBRID_CRITERIA) if index % processes == rank]
+    runs = sorted(gather(runs), key=lambda r: HYBRID_CRITERIA.index(r["criterion"]))
     pruned_by: dict[str, list] = {}
     leaning: dict[str, dict[str, float]] = {}
     for run in runs:
@@ -117,7 +117,7 @@ def one_turn_warmup(stats: dict, sizes: dict, partition, budget: int, k: int, th
     alive = sorted(stats)
     pruned_by: dict[str, list] = {}
     leaning: dict[str, dict[str, float]] = {}
-    for name in CRITERIA:
+    for name in HYBRID_CRITERIA:
         order = criterion_order(name, stats, threshold, fair)
         leaning[name] = mean_percentile(order, partition)
         params, pruned = sum(sizes[u] for u in alive), []

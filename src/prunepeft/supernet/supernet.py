@@ -30,6 +30,10 @@ class Supernet:
         self._act_count: dict[Unit, int] = defaultdict(int)
         self._grad_sum: dict[Unit, list[torch.Tensor]] = {}
         self._grad_steps = 0
+        self.removal_statistics = False  # also <dL/d delta, delta> per micro-batch while activations are collected
+        self._removal_sum: dict[Unit, torch.Tensor] = {}
+        self._removal_count: dict[Unit, int] = defaultdict(int)
+        self._removal_step: dict[Unit, torch.Tensor] = {}  # this step's <dL/d delta, delta>, summed over the unit's sites
         self._owner: dict[tuple[int, str], Unit] = {}
         self.train_backbone = False  # True only for the full fine-tuning baseline
 
@@ -214,6 +218,7 @@ class Supernet:
         self._collect_gradients = gradients
         self._act_sum, self._act_count = {}, defaultdict(int)
         self._grad_sum, self._grad_steps = {}, 0
+        self._removal_sum, self._removal_count, self._removal_step = {}, defaultdict(int), {}
 
     def stop_statistics(self) -> None:
         self._collect_activation = False
@@ -226,9 +231,24 @@ class Supernet:
         value = delta.detach().abs().mean()
         self._act_sum[unit] = self._act_sum.get(unit, 0) + value
         self._act_count[unit] += 1
+        if self.removal_statistics and delta.requires_grad:  # holds delta until backward: only when asked for
+            output = delta.detach()
+            delta.register_hook(lambda grad: self._record_removal(unit, grad, output))
+
+    def _record_removal(self, unit: Unit, grad: torch.Tensor, delta: torch.Tensor) -> None:
+        effect = (grad.detach().to(torch.float64) * delta.to(torch.float64)).sum()  # first-order loss change of removing delta
+        self._removal_step[unit] = self._removal_step.get(unit, 0) + effect
+
+    def _close_removal_step(self) -> None:
+        """A step's effect is the unit's whole output (every site, every micro-batch of the step), then squared."""
+        for unit, effect in self._removal_step.items():
+            self._removal_sum[unit] = self._removal_sum.get(unit, 0) + effect.square()
+            self._removal_count[unit] += 1
+        self._removal_step = {}
 
     def accumulate_gradients(self) -> None:
-        """Call after each backward: adds the unit gradients to the round's running sum."""
+        """Call after each step's backward: adds the unit gradients to the round's running sum."""
+        self._close_removal_step()
         if not self._collect_gradients:
             return
         self._grad_steps += 1
@@ -247,11 +267,14 @@ class Supernet:
         `all_sum` maps a flat float64 tensor to its sum over the processes. Sums and counts are summed,
         so a mean gradient is over every process's steps and an activation mean over every process's
         micro-batches (each weighted alike: accelerate gives every process equal micro-batches)."""
+        self._close_removal_step()
         units = self.alive
         grads = {u: self._grad_sum[u] for u in units if u in self._grad_sum}
         parts = [torch.tensor([float(self._grad_steps)], dtype=torch.float64),
                  torch.tensor([float(self._act_sum.get(u, 0.0)) for u in units], dtype=torch.float64),
-                 torch.tensor([float(self._act_count.get(u, 0)) for u in units], dtype=torch.float64)]
+                 torch.tensor([float(self._act_count.get(u, 0)) for u in units], dtype=torch.float64),
+                 torch.tensor([float(self._removal_sum.get(u, 0.0)) for u in units], dtype=torch.float64),
+                 torch.tensor([float(self._removal_count.get(u, 0)) for u in units], dtype=torch.float64)]
         parts += [g.detach().reshape(-1).to("cpu", torch.float64) for u in grads for g in grads[u]]
         flat = all_sum(torch.cat(parts))
         self._grad_steps = round(float(flat[0]))
@@ -262,13 +285,19 @@ class Supernet:
             self._act_count.pop(unit, None)
             if count:
                 self._act_sum[unit], self._act_count[unit] = flat[1 + i].clone(), count
-        offset = 1 + 2 * n
+            count = round(float(flat[1 + 3 * n + i]))
+            self._removal_sum.pop(unit, None)
+            self._removal_count.pop(unit, None)
+            if count:
+                self._removal_sum[unit], self._removal_count[unit] = flat[1 + 2 * n + i].clone(), count
+        offset = 1 + 4 * n
         for sums in grads.values():
             for g in sums:
                 g.copy_(flat[offset:offset + g.numel()].view(g.shape))
                 offset += g.numel()
 
     def unit_stats(self) -> dict[Unit, UnitStats]:
+        self._close_removal_step()
         stats = {}
         for unit in self.alive:
             weights = [p.detach().clone() for p in self.unit_parameters(unit)]
@@ -278,5 +307,6 @@ class Supernet:
             act = None
             if self._act_count.get(unit):
                 act = float(self._act_sum[unit] / self._act_count[unit])
-            stats[unit] = UnitStats(weights=weights, mean_grads=grads, mean_abs_activation=act)
+            removal = float(self._removal_sum[unit] / self._removal_count[unit]) if self._removal_count.get(unit) else None
+            stats[unit] = UnitStats(weights=weights, mean_grads=grads, mean_abs_activation=act, removal_effect=removal)
         return stats
