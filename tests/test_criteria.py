@@ -122,6 +122,6 @@ def test_requires_grad_tensors_are_accepted():
 
 
 def test_removal_is_the_given_effect_and_never_a_silent_zero():
-    assert score("removal", stats(removal_effect=0.25)) == 0.25
+    assert score("removal", stats(removal_effect=0.25)) == pytest.approx(0.5 / N)  # RMS loss change per parameter
     with pytest.raises(MissingStatistics, match="removal"):
         score("removal", stats())

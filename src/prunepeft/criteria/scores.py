@@ -11,13 +11,15 @@ that unit's trainable tensors together (|w| = total number of elements):
 | activation | activation   | mean abs(delta output) over tokens and steps| lowest      |
 | taylor     | grads        | mean of abs(w * g), g = mean grad of round  | lowest      |
 | gradient   | grads        | mean of abs(g)                              | lowest      |
-| removal    | activation, removal | mean over micro-batches of <dL/d delta, delta>^2 | lowest |
+| removal    | activation, removal | RMS over steps of <dL/d delta, delta>, per parameter | lowest |
 
 `removal` is not one of the paper's six and not in the hybrid (`hybrid=False`); it is a
 single-criterion strategy. <dL/d delta, delta> is the first-order change of the loss when the
 unit's output delta is removed (Molchanov et al. 2019, "Importance estimation for neural
-network pruning", squared and averaged over mini-batches). It is in units of the loss, so it
-compares units of every kind, size and target directly (`peer_relative=False`); the other
+network pruning": squared per step, averaged over steps); its root is divided by the unit's
+parameter count, because the budget is counted in parameters (a unit 2.5x larger must do 2.5x
+more). In loss units per parameter, it compares units of every kind, size and target directly
+(`peer_relative=False`); the other
 criteria are compared with their peers first (criteria/fair.py), which keeps every target's
 share of the configuration near its share of the space.
 
@@ -49,7 +51,7 @@ class UnitStats:
     weights: list[torch.Tensor]  # the unit's trainable tensors (detached)
     mean_grads: list[torch.Tensor] | None = None  # mean gradient over the round, same shapes as weights
     mean_abs_activation: float | None = None  # mean |delta output| over tokens and steps
-    removal_effect: float | None = None  # mean over micro-batches of <dL/d delta, delta>^2
+    removal_effect: float | None = None  # mean over steps of <dL/d delta, delta>^2
 
 
 class MissingStatistics(RuntimeError):
@@ -153,13 +155,14 @@ def gradient_score(stats: UnitStats, threshold: float = 1e-3) -> float:
 
 
 def removal_score(stats: UnitStats, threshold: float = 1e-3) -> float:
-    """Mean over micro-batches of <dL/d delta, delta>^2: the loss change of removing the unit (prune lowest)."""
+    """sqrt(mean over steps of <dL/d delta, delta>^2) / |w|: the loss change of removing the unit per
+    parameter it costs (prune lowest)."""
     if stats.removal_effect is None:
         raise MissingStatistics(
             "criterion 'removal' needs <dL/d delta, delta> of the unit's output over the round, but none was "
             "collected (collect 'activation' during training steps that run backward)"
         )
-    return float(stats.removal_effect)
+    return math.sqrt(stats.removal_effect) / _numel(stats.weights)
 
 
 CRITERIA: dict[str, Criterion] = {
