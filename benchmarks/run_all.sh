@@ -74,7 +74,7 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft prunepeft-low --se
 python benchmarks/quality.py --tasks rte --methods adalora --seeds 1 2 "${W[@]}" --out /tmp/bench/rte-adalora &
 python benchmarks/quality.py --tasks rte --methods prunepeft lora lora-all prunepeft-low adapter dora --seeds 2 "${W[@]}" --out /tmp/bench/rte2
 wait
-python benchmarks/quality.py --tasks rte --seeds 1 2 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte-partial
+python benchmarks/quality.py --tasks rte --seeds 1 2 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte-partial  # superseded by results/rte/ (removed)
 python benchmarks/quality.py --tasks sst2 --methods adalora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-adalora
 # the random-pruning ablation on SST-2 (the same rounds and fill, units removed in a seeded random order)
 python benchmarks/quality.py --tasks sst2 --methods random --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-random
@@ -87,3 +87,7 @@ python benchmarks/quality.py --tasks sst2-llm --methods lora prunepeft --seeds 1
 # speed and memory of a training step (results/speed-minilm/, results/speed-smollm2/), 1 thread
 python benchmarks/speed.py --out benchmarks/results/speed-minilm
 python benchmarks/speed.py --model smollm2 --batch-size 8 --max-length 64 --steps 30 --warmup 3 --out benchmarks/results/speed-smollm2
+
+# RTE seed 3 of every method (AdaLoRA from a worktree of 863bf8e, the rest from 2164f7d), then the full RTE table (results/rte/)
+python benchmarks/quality.py --tasks rte --methods lora lora-all adapter dora prunepeft prunepeft-low adalora --seeds 3 "${W[@]}" --out /tmp/bench/rte3
+python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte
