@@ -91,3 +91,12 @@ python benchmarks/speed.py --model smollm2 --batch-size 8 --max-length 64 --step
 # RTE seed 3 of every method (AdaLoRA from a worktree of 863bf8e, the rest from 2164f7d), then the full RTE table (results/rte/)
 python benchmarks/quality.py --tasks rte --methods lora lora-all adapter dora prunepeft prunepeft-low adalora --seeds 3 "${W[@]}" --out /tmp/bench/rte3
 python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte
+
+# the `removal` criterion (single-criterion search, loss change per parameter, across targets) on SST-2, from a worktree
+# of 38d70d7, and the table beside every other SST-2 method (results/sst2-removal/)
+python benchmarks/quality.py --tasks sst2 --methods removal --seeds 1 2 3 "${W[@]}" --out /tmp/bench/sst2-removal
+python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapter dora prunepeft prunepeft-low random removal --seeds 1 2 3 \
+  --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-removal
+# how stable, consistent and telling the scores are, from the searches' traces (trains nothing; results/score-stability/)
+python benchmarks/score_stability.py --work-dir /tmp/pp-bench --tasks sst2 rte qnli movie --methods prunepeft random removal \
+  --out benchmarks/results/score-stability

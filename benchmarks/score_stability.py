@@ -3,8 +3,9 @@ quality.py work dir (trains nothing) and writes score_stability.json/.md:
 
 - per criterion, the Spearman rank correlation of the alive units' scores between consecutive
   rounds (1 = the same order every round, 0 = a new order every round);
-- per criterion, the rank correlation of round 1's peer-relative scores between runs of other
-  seeds (other data subset and initialisation: does it see the task, or the seed?);
+- per criterion, the rank correlation of round 1's scores as the search ranks them (peer-relative
+  but for `removal`) between runs of other seeds (other data subset and initialisation: does it
+  see the task, or the seed?);
 - per round 1, the rank correlation between every two criteria (do they agree?);
 - the warm-up's strategy (criteria per partition) of every run;
 - the final configurations: their overlap across seeds and with the random ablation of the same
@@ -44,12 +45,13 @@ def round_to_round(trace: list[dict]) -> dict[str, list[float | None]]:
 
 
 def across_seeds(runs: dict) -> dict[str, float | None]:
-    """criterion -> median rank correlation of round 1's peer-relative prunability between runs of other seeds."""
-    from prunepeft.criteria.fair import relative_prunability
+    """criterion -> median rank correlation of round 1's prunability, as the search ranks it (peer-relative but
+    for `removal`), between runs of other seeds."""
+    from prunepeft.criteria.fair import oriented
     from prunepeft.space.units import Unit
 
     def first_round(run, c):
-        return relative_prunability(c, {Unit.parse(n): v for n, v in run["trace"][0]["scores"][c].items()})
+        return oriented(c, {Unit.parse(n): v for n, v in run["trace"][0]["scores"][c].items()}, fair=True)
 
     out = {}
     for c in sorted({c for r in runs.values() for c in r["trace"][0]["scores"]}):
@@ -124,7 +126,7 @@ def markdown(payload: dict) -> str:
     for task, t in payload["tasks"].items():
         md.append(f"\n## {task} ({t['work_key']})\n\nRuns: " + ", ".join(
             f"{name} ({r['rounds']} rounds, dev {_fmt(r['score'])})" for name, r in t["runs"].items()) + "\n")
-        md.append("\n| criterion | median rank correlation, round t vs t+1 | round 1 across seeds (peer-relative) |\n|---|---|---|\n")
+        md.append("\n| criterion | median rank correlation, round t vs t+1 | round 1 across seeds (as ranked) |\n|---|---|---|\n")
         md += [f"| {c} | {_fmt(v)} | {_fmt(t['across_seeds'].get(c))} |\n" for c, v in t["stability"].items()]
         strategies = {name: r["strategy"] for name, r in t["runs"].items() if r["strategy"]}
         if strategies:
