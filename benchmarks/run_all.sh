@@ -100,3 +100,7 @@ python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapte
 # how stable, consistent and telling the scores are, from the searches' traces (trains nothing; results/score-stability/)
 python benchmarks/score_stability.py --work-dir /tmp/pp-bench --tasks sst2 rte qnli movie --methods prunepeft random removal \
   --out benchmarks/results/score-stability
+
+# QNLI seed 1 of the habit (from 2164f7d) beside PrunePEFT's seed 1 (results/qnli-partial/)
+python benchmarks/quality.py --tasks qnli --methods lora --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-lora
+python benchmarks/quality.py --tasks qnli --methods lora prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
