@@ -19,9 +19,9 @@ unit's output delta is removed (Molchanov et al. 2019, "Importance estimation fo
 network pruning": squared per step, averaged over steps); its root is divided by the unit's
 parameter count, because the budget is counted in parameters (a unit 2.5x larger must do 2.5x
 more). In loss units per parameter, it compares units of every kind, size and target directly
-(`peer_relative=False`); the other
-criteria are compared with their peers first (criteria/fair.py), which keeps every target's
-share of the configuration near its share of the space.
+(`peer_relative=False`); the other criteria are compared with their peers first
+(criteria/fair.py), which keeps every target's share of the configuration near its share of the
+space.
 
 Departures from the authors' code (method.md §3): the Taylor term is UNSIGNED (the code
 signs it), and the activation score is per unit (the code accumulates it across units).
@@ -61,7 +61,7 @@ class MissingStatistics(RuntimeError):
 @dataclass(frozen=True)
 class Criterion:
     name: str
-    needs: frozenset[str]  # subset of {"grads", "activation"}
+    needs: frozenset[str]  # subset of STATISTICS
     prune_first: str  # "lowest" or "highest"
     fn: Callable[[UnitStats, float], float]  # (stats, threshold) -> raw score
     hybrid: bool = True  # one of the paper's six, which the warm-up tries and the hybrid combines

@@ -30,7 +30,7 @@ class Supernet:
         self._act_count: dict[Unit, int] = defaultdict(int)
         self._grad_sum: dict[Unit, list[torch.Tensor]] = {}
         self._grad_steps = 0
-        self.removal_statistics = False  # also <dL/d delta, delta> per micro-batch while activations are collected
+        self.removal_statistics = False  # also <dL/d delta, delta> per step while activations are collected
         self._removal_sum: dict[Unit, torch.Tensor] = {}
         self._removal_count: dict[Unit, int] = defaultdict(int)
         self._removal_step: dict[Unit, torch.Tensor] = {}  # this step's <dL/d delta, delta>, summed over the unit's sites
