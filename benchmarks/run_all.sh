@@ -104,3 +104,7 @@ python benchmarks/score_stability.py --work-dir /tmp/pp-bench --tasks sst2 rte q
 # QNLI seed 1 of the habit (from 2164f7d) beside PrunePEFT's seed 1 (results/qnli-partial/)
 python benchmarks/quality.py --tasks qnli --methods lora --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-lora
 python benchmarks/quality.py --tasks qnli --methods lora prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/qnli-partial
+
+# movie-sentiment seed 1 of every method (AdaLoRA from a worktree of 863bf8e, the rest from 2164f7d; results/movie-partial/)
+python benchmarks/quality.py --tasks movie --methods prunepeft lora lora-all prunepeft-low adapter dora adalora --seeds 1 "${W[@]}" --out /tmp/bench/movie1
+python benchmarks/quality.py --tasks movie --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/movie-partial
