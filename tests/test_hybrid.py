@@ -279,6 +279,7 @@ def test_strategy_round_trip(tmp_path):
         ('{"tendency": {}, "strategy": {}}', "empty"),
         ('{"tendency": {}, "strategy": {"P": []}}', "non-empty list"),
         ('{"tendency": {}, "strategy": {"P": ["magnitude"]}}', "unknown criteria"),
+        ('{"tendency": {}, "strategy": {"P": ["removal"]}}', "removal, runs alone"),  # not collected in a hybrid search
         ('{"tendency": {"magnitude": {}}, "strategy": {"P": ["weight"]}}', "unknown criterion"),
         ('{"tendency": {"weight": {"P": "x"}}, "strategy": {"P": ["weight"]}}', "not a finite number"),
     ],

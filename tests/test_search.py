@@ -192,6 +192,16 @@ def test_budget_that_only_the_smallest_kind_fits(tiny_dir, tmp_path):
     assert [u.kind for u in units] == ["lora"]
 
 
+def test_strategy_file_with_a_criterion_outside_the_hybrid_is_refused_before_training(tiny_dir, tmp_path, capsys):
+    source = tmp_path / "strategy.json"
+    source.write_text(json.dumps({"tendency": {}, "strategy": {"lora-4/b0": ["removal"]}}))
+    out = tmp_path / "bad"
+    assert main(search_args(tiny_dir, out, "--strategy-from", str(source))) == 2
+    err = capsys.readouterr().err
+    assert "runs alone with --strategy NAME" in err and "Traceback" not in err
+    assert not out.exists()  # refused with the configuration, before the shared turn
+
+
 def test_resume_with_other_settings_is_refused(tiny_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(search_args(tiny_dir, out, "--strategy", "weight")) == 0

@@ -90,12 +90,15 @@ def _check_train(t) -> None:
 
 
 def _check_search(s) -> None:
+    from prunepeft.hybrid.warmup import load_strategy
     from prunepeft.search.budget import parse_budget
     from prunepeft.search.loop import STRATEGIES
     from prunepeft.space.units import parse_space
 
     parse_space(s.space)
     parse_budget(s.budget, 1)  # the format only; the size is checked against the model later
+    if s.strategy_from:  # its file, before the shared turn trains; its partitions are checked against the model later
+        load_strategy(s.strategy_from)
     _number("search.search_cost", s.search_cost, low=0, high=100)
     _number("search.low_fidelity_cost", s.low_fidelity_cost, low=0, high=100)
     _positive_int("search.prune_per_round", s.prune_per_round)

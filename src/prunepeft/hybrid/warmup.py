@@ -12,13 +12,16 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from prunepeft.criteria.scores import CRITERIA, get_criterion
+from prunepeft.criteria.scores import CRITERIA, HYBRID_CRITERIA, get_criterion
 from prunepeft.errors import UserError
 from prunepeft.io import write_json
 from prunepeft.space.units import Unit
 
 STRATEGY_FILE = "strategy.json"
 _RESERVED = ("tendency", "strategy", "criteria", "partitions")
+# a warm-up strategy combines the paper's six; another criterion (removal) has no warm-up statistics
+_HYBRID_ONLY = (f"a hybrid strategy combines {', '.join(HYBRID_CRITERIA)}; a criterion outside them, such as "
+                "removal, runs alone with --strategy NAME")
 
 
 def _criteria_in_order(names) -> list[str]:
@@ -152,8 +155,8 @@ def load_strategy(path: str | Path) -> tuple[dict[str, dict[str, float]], dict[s
 
     F: dict[str, dict[str, float]] = {}
     for s, row in payload["tendency"].items():
-        if s not in CRITERIA:
-            raise bad(f"the tendency matrix names an unknown criterion {s!r} (known: {', '.join(CRITERIA)})")
+        if s not in HYBRID_CRITERIA:
+            raise bad(f"the tendency matrix names an unknown criterion {s!r} ({_HYBRID_ONLY})")
         if not isinstance(row, dict):
             raise bad(f"tendency row {s!r} is not an object of partition -> number")
         F[s] = {}
@@ -166,9 +169,9 @@ def load_strategy(path: str | Path) -> tuple[dict[str, dict[str, float]], dict[s
     for label, crits in payload["strategy"].items():
         if not isinstance(crits, list) or not crits or not all(isinstance(c, str) for c in crits):
             raise bad(f"strategy[{label!r}] is not a non-empty list of criterion names")
-        unknown = [c for c in crits if c not in CRITERIA]
+        unknown = [c for c in crits if c not in HYBRID_CRITERIA]
         if unknown:
-            raise bad(f"strategy[{label!r}] names unknown criteria {unknown} (known: {', '.join(CRITERIA)})")
+            raise bad(f"strategy[{label!r}] names unknown criteria {unknown} ({_HYBRID_ONLY})")
         strategy[label] = list(crits)
     if not strategy:
         raise bad("its 'strategy' object is empty")
