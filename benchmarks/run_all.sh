@@ -108,3 +108,11 @@ python benchmarks/quality.py --tasks qnli --methods lora prunepeft prunepeft-low
 # movie-sentiment seed 1 of every method (AdaLoRA from a worktree of 863bf8e, the rest from 2164f7d; results/movie-partial/)
 python benchmarks/quality.py --tasks movie --methods prunepeft lora lora-all prunepeft-low adapter dora adalora --seeds 1 "${W[@]}" --out /tmp/bench/movie1
 python benchmarks/quality.py --tasks movie --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/movie-partial
+
+# the first, unnormalised `removal` (loss change per unit, not per parameter), SST-2 seed 1, run from commit 50f8ccd and its run
+# folder then moved to /tmp/pp-bench-removal-unnorm (results/sst2-removal-unnormalised/: its table, and its units in score_stability.json)
+python benchmarks/quality.py --tasks sst2 --methods removal --seeds 1 "${W[@]}" --out /tmp/bench/sst2-removal-unnormalised
+python benchmarks/quality.py --tasks sst2 --methods removal --seeds 1 --work-dir /tmp/pp-bench-removal-unnorm --report-only \
+  --out benchmarks/results/sst2-removal-unnormalised
+python benchmarks/score_stability.py --work-dir /tmp/pp-bench-removal-unnorm --tasks sst2 --methods removal --seeds 1 \
+  --out benchmarks/results/sst2-removal-unnormalised
