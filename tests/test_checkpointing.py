@@ -127,3 +127,17 @@ def test_train_config_turns_checkpointing_on_with_the_same_statistics(make_case)
         assert stats_c[unit].mean_abs_activation == pytest.approx(st.mean_abs_activation, rel=1e-6)
         for w, w_c in zip(st.weights, stats_c[unit].weights):  # the same updates
             torch.testing.assert_close(w_c, w, rtol=1e-5, atol=1e-6)
+
+
+def test_checkpointing_keeps_the_removal_statistic(case):
+    """The removal criterion's <dL/d delta, delta> hook sits on each unit's output: with non-reentrant
+    checkpointing it must fire once per step, as without, and give the same statistic."""
+    plain, checkpointed = _supernet(case, False), _supernet(case, True)
+    for sn in (plain, checkpointed):
+        sn.removal_statistics = True
+        _steps(case, sn)
+    stats, stats_c = plain.unit_stats(), checkpointed.unit_stats()
+    assert all(stats[u].removal_effect is not None and stats[u].removal_effect > 0 for u in plain.alive)
+    for unit in plain.alive:
+        assert stats_c[unit].removal_effect == pytest.approx(stats[unit].removal_effect, rel=1e-5)
+    assert dict(checkpointed._removal_count) == dict(plain._removal_count) == {u: STEPS for u in UNITS}

@@ -144,9 +144,9 @@ class PrunePEFTCallback(TrainerCallback):
                             "or lower warmup_steps / round_steps / search_fraction, or raise prune_per_round")
         log.info(f"search in the Trainer: {len(self.sizes)} units, {self.trainable_params:,} params -> budget {self.budget:,}; "
                  f"warm-up {self.warmup_steps} steps, then a round every {self.round_steps} steps (about {rounds} rounds)")
-        from prunepeft.criteria.scores import needed_statistics, planned_criteria
+        from prunepeft.criteria.scores import collects_removal
 
-        self.supernet.removal_statistics = "removal" in needed_statistics(planned_criteria(self.strategy_name))
+        self.supernet.removal_statistics = collects_removal(self.strategy_name)
         self.supernet.start_statistics(activation=True, gradients=True)
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):

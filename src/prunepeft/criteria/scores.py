@@ -204,6 +204,11 @@ def planned_criteria(strategy: str) -> tuple[str, ...]:
     return (strategy,) if strategy in CRITERIA else HYBRID_CRITERIA
 
 
+def collects_removal(strategy: str) -> bool:
+    """Whether a search with `strategy` needs the removal statistic (it holds each unit's output until backward)."""
+    return "removal" in needed_statistics(planned_criteria(strategy))
+
+
 def score(name: str, stats: UnitStats, threshold: float = 1e-3) -> float:
     """Raw score of one unit under criterion `name` (orientation: see `prunability`)."""
     return get_criterion(name).fn(stats, threshold)

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from prunepeft.config import to_dict
-from prunepeft.criteria.scores import CRITERIA, HYBRID_CRITERIA, needed_statistics, planned_criteria, score_units
+from prunepeft.criteria.scores import CRITERIA, HYBRID_CRITERIA, collects_removal, needed_statistics, score_units
 from prunepeft.data.subset import stratified_subset
 from prunepeft.distributed import barrier, global_batch_size
 from prunepeft.errors import UserError
@@ -162,7 +162,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     _check_same_config(out, session.cfg, resume)
     alive = [Unit.parse(n) for n in state["alive"]] if state else list(space)
     supernet = session.build_supernet(alive, stage=STAGE_ROUND)
-    supernet.removal_statistics = "removal" in needed_statistics(planned_criteria(cfg.strategy))
+    supernet.removal_statistics = collects_removal(cfg.strategy)
     if state:
         restore_weights(out, supernet)
     barrier()  # every process has read the checkpoint before the main process rewrites the folder
