@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from scipy.stats import ttest_1samp
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
@@ -128,8 +130,19 @@ def verdicts(summary: dict, budgets: dict) -> dict:
             if p in by_method:
                 v = by_method[p]
                 out[task][p] = {"mean": v["mean"], "std": v["std"], "beats": v["mean"] >= base[best]["mean"],
-                                "margin": v["mean"] - base[best]["mean"], "within_budget": v["trainable_params"] <= budgets[task]}
+                                "margin": v["mean"] - base[best]["mean"], "within_budget": v["trainable_params"] <= budgets[task],
+                                "paired": paired(v, base[best])}
     return out
+
+
+def paired(method: dict, baseline: dict) -> dict:
+    """Per-seed differences over the seeds both ran (a seed draws the same training subset and order
+    for every method, so pairing removes the noise they share) and a two-sided paired t-test."""
+    theirs = dict(zip(baseline["seeds"], baseline["scores"]))
+    diffs = [score - theirs[seed] for seed, score in zip(method["seeds"], method["scores"]) if seed in theirs]
+    mean, std = common.mean_std(diffs) if diffs else (math.nan, math.nan)
+    p = float(ttest_1samp(diffs, 0.0).pvalue) if len(diffs) >= 2 and std > 0 else math.nan
+    return {"n": len(diffs), "diffs": diffs, "mean": mean, "std": std, "p": p}
 
 
 def _verdict_lines(verdict: dict) -> list[str]:
@@ -139,14 +152,22 @@ def _verdict_lines(verdict: dict) -> list[str]:
         if p not in verdict:
             continue
         v = verdict[p]
-        spread = max((x for x in (v["std"], verdict["best_baseline_std"]) if x is not None and not math.isnan(x)), default=math.nan)
-        noise = "" if math.isnan(spread) or abs(v["margin"]) >= spread else "; the difference is smaller than one std, so it is not a clear difference"
+        noise = _paired_text(v["paired"])
         word = "is at or above" if v["beats"] else "is BELOW"
         lines.append(f"- {LABELS[p].replace('**', '')} {word} the best equal-budget baseline "
                      f"({LABELS[b]}, {common.pm(verdict['best_baseline_mean'], verdict['best_baseline_std'])}): "
                      f"{common.pm(v['mean'], v['std'])}, margin {v['margin'] * 100:+.2f} points{noise}"
                      + ("" if v["within_budget"] else " (PrunePEFT is OVER the budget!)") + ".\n")
     return lines
+
+
+def _paired_text(pair: dict) -> str:
+    if pair["n"] < 2 or math.isnan(pair["p"]):
+        return f"; {pair['n']} paired seed(s): no estimate of the noise, so not a clear difference"
+    diffs = " / ".join(f"{d * 100:+.2f}" for d in pair["diffs"])
+    clear = "a clear difference" if pair["p"] < 0.05 else "not a clear difference"
+    return (f"; paired by seed {diffs} (mean {pair['mean'] * 100:+.2f} ± {pair['std'] * 100:.2f}), "
+            f"paired t-test p = {pair['p']:.2f}: {clear} at p < 0.05")
 
 
 def markdown(payload: dict) -> str:
@@ -160,7 +181,9 @@ def markdown(payload: dict) -> str:
               "given seed), or all of it; dev sets are complete. Scores are percentages, mean ± sample std over seeds (n runs), "
               "with every seed's score; the best mean per task is bold. Seconds: final training (without the per-epoch dev "
               "evaluation); search/train is the measured ratio of seconds (targets: full fidelity <= 0.30, low <= 0.05 "
-              "on data of realistic size).\n")
+              "on data of realistic size). Below each table PrunePEFT is compared with the best baseline seed by seed "
+              "(a seed draws the same training subset and order for every method); a difference is called clear only "
+              "when a two-sided paired t-test over the seeds gives p < 0.05.\n")
     if not any(payload["summary"].values()):
         md.append(f"\nNo finished runs in {s['work_dir']} yet.\n")
     for task in payload["tasks"]:

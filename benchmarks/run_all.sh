@@ -116,3 +116,10 @@ python benchmarks/quality.py --tasks sst2 --methods removal --seeds 1 --work-dir
   --out benchmarks/results/sst2-removal-unnormalised
 python benchmarks/score_stability.py --work-dir /tmp/pp-bench-removal-unnorm --tasks sst2 --methods removal --seeds 1 \
   --out benchmarks/results/sst2-removal-unnormalised
+
+# the SST-2 and RTE tables re-reported with the seed-by-seed comparison and paired t-test (reads the same runs, trains nothing)
+python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapter dora prunepeft prunepeft-low random --seeds 1 2 3 --threads 1 \
+  --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-one-shared-run --data-dir /tmp/shared/data/glue
+python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapter dora prunepeft prunepeft-low random removal --seeds 1 2 3 \
+  --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-removal --data-dir /tmp/shared/data/glue --threads 1
+python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte --data-dir /tmp/shared/data/glue --threads 1

@@ -94,3 +94,20 @@ def test_speed_smoke(tmp_path):
     assert r["memory"]["ratio"] > 0 and set(r["memory"]["children"]) == {"loaded", "peft-lora", "supernet"}
     assert set(data["targets"]) == {"lora_vs_peft", "statistics_on_vs_off", "memory_supernet_vs_peft"}
     assert "PASS" in md or "MISS" in md
+
+
+def test_quality_pairs_methods_by_seed():
+    """The verdict compares PrunePEFT with the best baseline seed by seed (the seeds both ran), and
+    calls a difference clear only when a paired t-test says so."""
+    sys.path.insert(0, str(BENCH))
+    import quality
+
+    baseline = {"seeds": [1, 2, 3, 4], "scores": [0.80, 0.70, 0.90, 0.50]}
+    steady = quality.paired({"seeds": [3, 2, 1], "scores": [0.91, 0.712, 0.811]}, baseline)  # seed 4 not run by both
+    assert steady["n"] == 3 and steady["diffs"] == pytest.approx([0.01, 0.012, 0.011])
+    assert steady["mean"] == pytest.approx(0.011) and steady["p"] < 0.05  # +1 point on every seed, though the seeds spread 20
+    assert "a clear difference at p < 0.05" in quality._paired_text(steady)
+    noisy = quality.paired({"seeds": [1, 2, 3], "scores": [0.82, 0.69, 0.93]}, baseline)
+    assert noisy["p"] > 0.05 and "not a clear difference" in quality._paired_text(noisy)
+    alone = quality.paired({"seeds": [5], "scores": [0.9]}, baseline)
+    assert alone["n"] == 0 and "no estimate of the noise" in quality._paired_text(alone)
