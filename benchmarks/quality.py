@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from scipy.stats import ttest_1samp
@@ -161,6 +162,65 @@ def _verdict_lines(verdict: dict) -> list[str]:
     return lines
 
 
+MAJORITY_MARGIN = 0.01  # a run within 1 point of always answering the dev set's most common class has learned nothing useful
+
+
+def majority_share(data: str, data_dir) -> float | None:
+    """Dev score of always answering the most common class (None for regression and causal LM tasks)."""
+    from prunepeft.data.tasks import load_task
+
+    task = load_task(data, str(data_dir))
+    if task.is_regression or task.is_causal_lm:
+        return None
+    counts = Counter(row["label"] for row in task.dev)
+    return max(counts.values()) / len(task.dev)
+
+
+def target(summary: dict, verdict: dict, majority: dict, seeds: list) -> dict:
+    """Issue 8's target over the tasks of one report: PrunePEFT's mean at or above the best baseline's
+    on at least 3 of 4 tasks and on the average over tasks, and no PrunePEFT seed at the majority
+    class where the habit learns; shown only when every method ran every seed on every task."""
+    tasks = [t for t in summary if "prunepeft" in verdict.get(t, {})]
+    complete = len(tasks) >= 4 and all(summary[t].get(m, {}).get("n", 0) >= len(seeds) for t in tasks for m in MAIN)
+    at_or_above = [t for t in tasks if verdict[t]["prunepeft"]["beats"]]
+    averages = {m: sum(summary[t][m]["mean"] for t in tasks) / len(tasks) for m in MAIN if tasks and all(m in summary[t] for t in tasks)}
+    best_average = max((m for m in BASELINES if m in averages), key=averages.get, default=None)
+    at_majority = {t: {m: [seed for seed, score in zip(summary[t][m]["seeds"], summary[t][m]["scores"])
+                           if majority.get(t) is not None and score <= majority[t] + MAJORITY_MARGIN]
+                       for m in ("lora", *PRUNEPEFT) if m in summary[t]} for t in tasks}
+    learned_where_habit_did = all(seed in at_majority[t].get("lora", []) for t in tasks for seed in at_majority[t].get("prunepeft", []))
+    average_ok = best_average is not None and "prunepeft" in averages and averages["prunepeft"] >= averages[best_average]
+    return {"tasks": tasks, "complete": complete, "at_or_above": at_or_above, "averages": averages, "best_average": best_average,
+            "majority": majority, "at_majority": at_majority,
+            "shown": complete and len(at_or_above) >= 3 and average_ok and learned_where_habit_did}
+
+
+def _target_markdown(tg: dict, summary: dict, verdict: dict) -> str:
+    rows = []
+    for t in tg["tasks"]:
+        v, pair = verdict[t], verdict[t]["prunepeft"]["paired"]
+        p_text = "—" if math.isnan(pair["p"]) else f"{pair['p']:.2f}"
+        share = tg["majority"].get(t)
+        rows.append([t, f"{LABELS[v['best_baseline']]} {common.pm(v['best_baseline_mean'], v['best_baseline_std'])}",
+                     common.pm(v["prunepeft"]["mean"], v["prunepeft"]["std"]), f"{v['prunepeft']['margin'] * 100:+.2f}", p_text,
+                     " / ".join(str(summary[t].get(m, {}).get("n", 0)) for m in MAIN),
+                     "—" if share is None else f"{share * 100:.2f}",
+                     ", ".join(f"{m} seed {s}" for m, seeds in tg["at_majority"][t].items() for s in seeds) or "none"])
+    md = ["\n## Across tasks: issue 8's target\n\n",
+          common.table(["task", "best baseline", "PrunePEFT", "margin (points)", "paired p", "seeds run (" + ", ".join(MAIN) + ")",
+                        "majority class (%)", f"seeds within {MAJORITY_MARGIN * 100:g} point of it"], rows)]
+    avg = tg["averages"]
+    if tg["best_average"] and "prunepeft" in avg:
+        md.append(f"\nAverage over the {len(tg['tasks'])} tasks (methods run on all of them): PrunePEFT {avg['prunepeft'] * 100:.2f}, "
+                  f"the best baseline on the average {LABELS[tg['best_average']]} {avg[tg['best_average']] * 100:.2f}; "
+                  + ", ".join(f"{m} {a * 100:.2f}" for m, a in avg.items() if m not in ("prunepeft", tg["best_average"])) + ".\n")
+    md.append(f"\nPrunePEFT is at or above the best baseline on {len(tg['at_or_above'])} of {len(tg['tasks'])} tasks"
+              f" ({', '.join(tg['at_or_above']) or 'none'}). Target (at or above on at least 3 of 4 tasks and on the average, "
+              "no PrunePEFT seed at the majority class where the habit learns, every method on every seed): "
+              + ("**shown**." if tg["shown"] else "**not shown**" + ("" if tg["complete"] else " (the tables are incomplete)") + ".") + "\n")
+    return "".join(md)
+
+
 def _paired_text(pair: dict) -> str:
     if pair["n"] < 2 or math.isnan(pair["p"]):
         return f"; {pair['n']} paired seed(s): no estimate of the noise, so not a clear difference"
@@ -207,6 +267,8 @@ def markdown(payload: dict) -> str:
         md.append(common.table(["method", "score", "n", "per seed", "trainable unit params", "train s", "search / train"], rows))
         if task in payload["verdicts"]:
             md.append("\n" + "".join(_verdict_lines(payload["verdicts"][task])))
+    if "target" in payload:
+        md.append(_target_markdown(payload["target"], payload["summary"], payload["verdicts"]))
     md += common.failures_markdown(payload["failures"])
     return "".join(md)
 
@@ -243,6 +305,9 @@ def main(argv=None) -> int:
         "tasks": args.tasks, "methods": methods, "task_settings": settings,
         "summary": summary, "verdicts": verdicts(summary, budgets), "runs": records, "failures": failures,
     })
+    if len(args.tasks) > 1:
+        majority = {t: majority_share(settings[t]["data"], data_dir) for t in args.tasks}
+        payload["target"] = target(summary, payload["verdicts"], majority, args.seeds)
     common.write_results(args.out, "quality", payload, markdown(payload))
     return 1 if failures else 0
 

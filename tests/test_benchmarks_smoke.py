@@ -50,6 +50,8 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
         assert {"best_baseline", "prunepeft", "prunepeft-low"} <= set(data["verdicts"][task])
     assert len(data["runs"]) == 14 and all("score" in r["metrics"] for r in data["runs"])
     assert "the best equal-budget baseline" in md and "search / train" in md
+    assert data["target"]["tasks"] == ["sst2", "rte"] and data["target"]["shown"] is False  # two tasks, one seed: not the target's tables
+    assert 0.5 <= data["target"]["majority"]["rte"] < 1 and "issue 8's target" in md
 
     # a second quality invocation for ablations, in a piece: the lora run is reused
     stdout = run("quality", "--out", tmp_path / "ablations", "--work-dir", work, "--tasks", "rte",
@@ -111,3 +113,30 @@ def test_quality_pairs_methods_by_seed():
     assert noisy["p"] > 0.05 and "not a clear difference" in quality._paired_text(noisy)
     alone = quality.paired({"seeds": [5], "scores": [0.9]}, baseline)
     assert alone["n"] == 0 and "no estimate of the noise" in quality._paired_text(alone)
+
+
+def _summary(scores: dict) -> dict:
+    return {m: {"seeds": [1, 2, 3], "scores": list(v), "n": 3, "mean": sum(v) / 3} for m, v in scores.items()}
+
+
+def test_quality_target_needs_three_tasks_the_average_and_a_learning_prunepeft():
+    sys.path.insert(0, str(BENCH))
+    import quality
+
+    def check(prunepeft_rte):
+        base = {m: (0.80, 0.80, 0.80) for m in quality.BASELINES} | {"prunepeft-low": (0.7, 0.7, 0.7)}
+        summary = {"sst2": _summary(base | {"prunepeft": (0.81, 0.82, 0.80)}), "qnli": _summary(base | {"prunepeft": (0.80, 0.81, 0.80)}),
+                   "movie": _summary(base | {"prunepeft": (0.79, 0.78, 0.79)}), "rte": _summary(base | {"prunepeft": prunepeft_rte})}
+        for t in summary:
+            for m in summary[t]:
+                summary[t][m].update(std=0.0, trainable_params=1)
+        verdict = quality.verdicts(summary, {t: 1 for t in summary})
+        return quality.target(summary, verdict, {t: 0.52 for t in summary}, [1, 2, 3])
+
+    shown = check((0.85, 0.86, 0.84))
+    assert shown["shown"] and sorted(shown["at_or_above"]) == ["qnli", "rte", "sst2"] and shown["averages"]["prunepeft"] > 0.80
+    # the same mean on RTE, but one seed at the majority class where the habit learned: not shown
+    one_seed_unlearned = check((0.525, 0.98, 0.98))
+    assert one_seed_unlearned["at_majority"]["rte"]["prunepeft"] == [1] and not one_seed_unlearned["shown"]
+    # below the best baseline on RTE: 2 of 4 tasks
+    assert not check((0.79, 0.79, 0.79))["shown"]
