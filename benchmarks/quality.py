@@ -211,7 +211,8 @@ def _target_markdown(tg: dict, summary: dict, verdict: dict) -> str:
                         "majority class (%)", f"seeds within {MAJORITY_MARGIN * 100:g} point of it"], rows)]
     avg = tg["averages"]
     if tg["best_average"] and "prunepeft" in avg:
-        md.append(f"\nAverage over the {len(tg['tasks'])} tasks (methods run on all of them): PrunePEFT {avg['prunepeft'] * 100:.2f}, "
+        md.append(f"\nAverage over the {len(tg['tasks'])} tasks of each method's mean (methods run on all of them, over the seeds in the "
+                  f"table): PrunePEFT {avg['prunepeft'] * 100:.2f}, "
                   f"the best baseline on the average {LABELS[tg['best_average']]} {avg[tg['best_average']] * 100:.2f}; "
                   + ", ".join(f"{m} {a * 100:.2f}" for m, a in avg.items() if m not in ("prunepeft", tg["best_average"])) + ".\n")
     md.append(f"\nPrunePEFT is at or above the best baseline on {len(tg['at_or_above'])} of {len(tg['tasks'])} tasks"

@@ -107,7 +107,7 @@ python benchmarks/quality.py --tasks qnli --methods lora prunepeft prunepeft-low
 
 # movie-sentiment seed 1 of every method (AdaLoRA from a worktree of 863bf8e, the rest from 2164f7d; results/movie-partial/)
 python benchmarks/quality.py --tasks movie --methods prunepeft lora lora-all prunepeft-low adapter dora adalora --seeds 1 "${W[@]}" --out /tmp/bench/movie1
-python benchmarks/quality.py --tasks movie --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/movie-partial
+python benchmarks/quality.py --tasks movie --seeds 1 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/movie-partial  # superseded by results/movie/ (removed)
 
 # the first, unnormalised `removal` (loss change per unit, not per parameter), SST-2 seed 1, run from commit 50f8ccd and its run
 # folder then moved to /tmp/pp-bench-removal-unnorm (results/sst2-removal-unnormalised/: its table, and its units in score_stability.json)
@@ -123,3 +123,15 @@ python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapte
 python benchmarks/quality.py --tasks sst2 --methods lora lora-all adalora adapter dora prunepeft prunepeft-low random removal --seeds 1 2 3 \
   --work-dir /tmp/pp-bench --report-only --out benchmarks/results/sst2-removal --data-dir /tmp/shared/data/glue --threads 1
 python benchmarks/quality.py --tasks rte --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/rte --data-dir /tmp/shared/data/glue --threads 1
+
+# movie-sentiment seeds 2-3 of every method (AdaLoRA from a worktree of 863bf8e, the rest from 2164f7d), two lanes, and the
+# 3-seed table (results/movie/)
+python benchmarks/quality.py --tasks movie --methods prunepeft lora-all lora adapter dora prunepeft-low --seeds 2 "${W[@]}" --out /tmp/bench/movie2
+python benchmarks/quality.py --tasks movie --methods adalora --seeds 2 "${W[@]}" --out /tmp/bench/movie2-adalora
+python benchmarks/quality.py --tasks movie --methods prunepeft lora-all lora adapter dora prunepeft-low --seeds 3 "${W[@]}" --out /tmp/bench/movie3
+python benchmarks/quality.py --tasks movie --methods adalora --seeds 3 "${W[@]}" --out /tmp/bench/movie3-adalora
+python benchmarks/quality.py --tasks movie --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/movie --data-dir /tmp/shared/data/glue --threads 1
+
+# the four tasks in one report, with issue 8's target check across them (results/all-tasks/; trains nothing)
+python benchmarks/quality.py --tasks sst2 qnli rte movie --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/all-tasks \
+  --data-dir /tmp/shared/data/glue --threads 1
