@@ -135,3 +135,15 @@ python benchmarks/quality.py --tasks movie --seeds 1 2 3 --work-dir /tmp/pp-benc
 # the four tasks in one report, with issue 8's target check across them (results/all-tasks/; trains nothing)
 python benchmarks/quality.py --tasks sst2 qnli rte movie --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/all-tasks \
   --data-dir /tmp/shared/data/glue --threads 1
+
+# QNLI seed 1 of LoRA on all linears and DoRA (from 2164f7d), the seed-1 table (results/qnli-partial/) and all four tasks again
+python benchmarks/quality.py --tasks qnli --methods lora-all --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-lora-all
+python benchmarks/quality.py --tasks qnli --methods dora --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-dora
+python benchmarks/quality.py --tasks qnli --methods lora lora-all dora prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench --report-only \
+  --out benchmarks/results/qnli-partial --data-dir /tmp/shared/data/glue --threads 1
+python benchmarks/quality.py --tasks sst2 qnli rte movie --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/all-tasks \
+  --data-dir /tmp/shared/data/glue --threads 1
+# still to run: QNLI adapter and AdaLoRA (AdaLoRA from a worktree of 863bf8e) seed 1, every method on seeds 2-3
+python benchmarks/quality.py --tasks qnli --methods adapter --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-adapter
+python benchmarks/quality.py --tasks qnli --methods adalora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/qnli-adalora
+python benchmarks/quality.py --tasks qnli --methods prunepeft lora-all lora dora adapter prunepeft-low --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli23
