@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -142,8 +143,11 @@ def paired(method: dict, baseline: dict) -> dict:
     theirs = dict(zip(baseline["seeds"], baseline["scores"]))
     diffs = [score - theirs[seed] for seed, score in zip(method["seeds"], method["scores"]) if seed in theirs]
     mean, std = common.mean_std(diffs) if diffs else (math.nan, math.nan)
-    p = float(ttest_1samp(diffs, 0.0).pvalue) if len(diffs) >= 2 and std > 0 else math.nan
-    return {"n": len(diffs), "diffs": diffs, "mean": mean, "std": std, "p": p}
+    testable = len(diffs) >= 2 and std > 0
+    p = float(ttest_1samp(diffs, 0.0).pvalue) if testable else math.nan
+    # the smallest mean difference this spread and number of seeds would call clear (two-sided, p < 0.05)
+    clear_margin = float(student_t.ppf(0.975, len(diffs) - 1) * std / math.sqrt(len(diffs))) if testable else math.nan
+    return {"n": len(diffs), "diffs": diffs, "mean": mean, "std": std, "p": p, "clear_margin": clear_margin}
 
 
 def _verdict_lines(verdict: dict) -> list[str]:
@@ -228,7 +232,7 @@ def _paired_text(pair: dict) -> str:
     diffs = " / ".join(f"{d * 100:+.2f}" for d in pair["diffs"])
     clear = "a clear difference" if pair["p"] < 0.05 else "not a clear difference"
     return (f"; paired by seed {diffs} (mean {pair['mean'] * 100:+.2f} ± {pair['std'] * 100:.2f}), "
-            f"paired t-test p = {pair['p']:.2f}: {clear} at p < 0.05")
+            f"paired t-test p = {pair['p']:.2f}: {clear} at p < 0.05 (which needs a mean beyond ±{pair['clear_margin'] * 100:.2f})")
 
 
 def markdown(payload: dict) -> str:

@@ -108,6 +108,7 @@ def test_quality_pairs_methods_by_seed():
     steady = quality.paired({"seeds": [3, 2, 1], "scores": [0.91, 0.712, 0.811]}, baseline)  # seed 4 not run by both
     assert steady["n"] == 3 and steady["diffs"] == pytest.approx([0.01, 0.012, 0.011])
     assert steady["mean"] == pytest.approx(0.011) and steady["p"] < 0.05  # +1 point on every seed, though the seeds spread 20
+    assert steady["clear_margin"] == pytest.approx(4.303 * 0.001 / 3 ** 0.5, rel=1e-3)  # t(0.975, 2 dof) x std / sqrt(n)
     assert "a clear difference at p < 0.05" in quality._paired_text(steady)
     noisy = quality.paired({"seeds": [1, 2, 3], "scores": [0.82, 0.69, 0.93]}, baseline)
     assert noisy["p"] > 0.05 and "not a clear difference" in quality._paired_text(noisy)
@@ -116,7 +117,8 @@ def test_quality_pairs_methods_by_seed():
 
 
 def _summary(scores: dict) -> dict:
-    return {m: {"seeds": [1, 2, 3], "scores": list(v), "n": 3, "mean": sum(v) / 3} for m, v in scores.items()}
+    return {m: {"seeds": [1, 2, 3], "scores": list(v), "n": 3, "mean": sum(v) / 3, "std": 0.0, "trainable_params": 1}
+            for m, v in scores.items()}
 
 
 def test_quality_target_needs_three_tasks_the_average_and_a_learning_prunepeft():
@@ -127,9 +129,6 @@ def test_quality_target_needs_three_tasks_the_average_and_a_learning_prunepeft()
         base = {m: (0.80, 0.80, 0.80) for m in quality.BASELINES} | {"prunepeft-low": (0.7, 0.7, 0.7)}
         summary = {"sst2": _summary(base | {"prunepeft": (0.81, 0.82, 0.80)}), "qnli": _summary(base | {"prunepeft": (0.80, 0.81, 0.80)}),
                    "movie": _summary(base | {"prunepeft": (0.79, 0.78, 0.79)}), "rte": _summary(base | {"prunepeft": prunepeft_rte})}
-        for t in summary:
-            for m in summary[t]:
-                summary[t][m].update(std=0.0, trainable_params=1)
         verdict = quality.verdicts(summary, {t: 1 for t in summary})
         return quality.target(summary, verdict, {t: 0.52 for t in summary}, [1, 2, 3])
 
