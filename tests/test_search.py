@@ -112,6 +112,20 @@ def test_ablation_strategies_meet_budget(tiny_dir, tmp_path, strategy):
             assert all(v > 0 for v in record["scores"]["removal"].values())
 
 
+def test_low_fidelity_warms_up_on_the_shared_turn_unless_told_otherwise(tiny_dir, tmp_path):
+    """--fidelity low: one warm-up turn by default (the second turn's floor alone would exceed its
+    cost); an explicit --warmup-turns is honoured."""
+    args = search_args(tiny_dir, tmp_path / "x", "--fidelity", "low")
+    at = args.index("--warmup-turns")
+    default = args[:at] + args[at + 2:]
+    for out, argv, turns in ((tmp_path / "default", default, 1), (tmp_path / "two", args, 2)):
+        argv[argv.index("--output-dir") + 1] = str(out)
+        assert main(argv) == 0
+        assert json.loads((out / "search.json").read_text())["schedule"]["turns"] == turns
+        warmup_examples = json.loads((out / "strategy.json").read_text())["warmup_examples"]
+        assert (warmup_examples == 0) == (turns == 1)
+
+
 def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
     out = tmp_path / "none"
     assert main(search_args(tiny_dir, out, "--strategy", "none")) == 0

@@ -16,7 +16,7 @@ from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import hybrid_logits, prune_order, pruning_probabilities
 from prunepeft.search.learned import has_learned, prior_loss
 from prunepeft.search.loop import fill_budget
-from prunepeft.search.schedule import network_cost, plan
+from prunepeft.search.schedule import low_fidelity_rounds, network_cost, plan, units_per_round
 from prunepeft.search.stream import chunk
 from prunepeft.search.warmup_run import criterion_order, tie_share
 from prunepeft.space.units import Unit
@@ -96,6 +96,25 @@ def test_schedule_meets_the_cost_ratio_above_its_floors():
     assert big.rounds == 6  # (36 - 16 units kept on average) / k=4, rounded up, + the last partial round
     small = plan(cost_ratio=0.3, final_examples=3 * 500, **common)
     assert small.floored and small.shared_examples == 8 * 32 and small.round_examples == 3 * 32
+
+
+def test_low_fidelity_prunes_in_the_rounds_its_cost_pays_for():
+    """glue/qnli at R = 0.03: two warm-up turns and k = 4 planned 928 examples (6 rounds at their
+    floors); one turn and the rounds R pays for (3 after the shared turn, k = 7) plan far fewer,
+    leaving room under 0.05 for the 'has learned' check of the shared turn."""
+    sizes = [3072] * 24 + [7680] * 12
+    cost = dict(cost_ratio=0.03, final_examples=3 * 9_999, backbone_params=22_713_216, budget=73_728, sizes=sizes)
+    before = plan(**cost, k=4, turns=2, criteria=6, batch_size=32)
+    rounds = low_fidelity_rounds(**cost, batch_size=32)
+    k = units_per_round(sizes, 73_728, 4, rounds)
+    after = plan(**cost, k=k, turns=1, criteria=6, batch_size=32)
+    assert before.planned_examples == 928 and (rounds, k, after.rounds) == (3, 7, 4)
+    final = network_cost(22_713_216, 73_728, 73_728 / (sum(sizes) / len(sizes)))
+    supernet = network_cost(22_713_216, sum(sizes), len(sizes))
+    work = lambda schedule: schedule.planned_examples * supernet / (3 * 9_999 * final)  # noqa: E731
+    assert work(before) > 0.05 > 0.04 > work(after)
+    # small data: at least two rounds after the shared turn, so pruning still iterates
+    assert low_fidelity_rounds(**{**cost, "final_examples": 600}, batch_size=32) == 2
 
 
 def test_stream_chunks_are_consecutive_and_cover_every_example_once_per_pass():

@@ -52,12 +52,19 @@ class SearchConfig:
     tau: float = field(default=3.0, metadata={"help": "how many top-ranked units per criterion weigh in the hybrid score (sigmoid(tau - rank), Eq. 1)"})
     threshold: float = field(default=1e-3, metadata={"help": "t of the 'threshold' criterion"})
     fair_scores: bool = field(default=True, metadata={"help": "compare each unit's scores with its peers' (same kind, size, target) before ranking across groups"})
-    fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset"})
+    fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset, one warm-up "
+                                                           "turn and as many rounds as low_fidelity_cost pays for (at least 3)"})
     warmup_samples: int = field(default=256, metadata={"help": "size of the stratified compact subset d"})
-    warmup_turns: int = field(default=2, metadata={"help": "turns of (train on d, score, prune k) per criterion; the first is shared"})
+    warmup_turns: int | None = field(default=None, metadata={"help": "turns of (train on d, score, prune k) per criterion; the first is shared; "
+                                                                     "default 2 at full fidelity, 1 (the shared turn alone) at low"})
     learned_ratio: float = field(default=0.95, metadata={"help": "no unit is scored before the training loss is below this x the label-prior loss"})
     reinit: str = field(default="keep", metadata={"help": "keep the trained weights between rounds, or reinit (Eqs. 4-5)"})
     eval_rounds: bool = field(default=False, metadata={"help": "evaluate the supernet on dev after every round (for the trace; not search cost)"})
+
+    def turns(self) -> int:
+        """Warm-up turns per criterion: `warmup_turns`, or by default 2 (1 at low fidelity, whose cost
+        the second turn's floor would exceed; docs/method-notes.md, "Search cost")."""
+        return self.warmup_turns or (1 if self.fidelity == "low" else 2)
 
 
 @dataclass

@@ -39,7 +39,7 @@ from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.learned import has_learned, prior_loss
-from prunepeft.search.schedule import plan, units_per_round
+from prunepeft.search.schedule import low_fidelity_rounds, plan, units_per_round
 from prunepeft.search.stream import chunk
 from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
@@ -151,11 +151,12 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     stream_data = compact if low else session.train_encoded
     batch = global_batch_size(session.cfg.train.per_device_train_batch_size)  # the schedule's floors count optimiser steps
     hybrid = cfg.strategy in ("hybrid", "hybrid-global") and not cfg.strategy_from
-    k = units_per_round(list(sizes.values()), budget, cfg.prune_per_round, cfg.max_rounds)
-    schedule = plan(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
-                    final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
-                    backbone_params=probe.backbone_params(), budget=budget, sizes=list(sizes.values()),
-                    k=k, turns=cfg.warmup_turns if hybrid else 1, criteria=len(HYBRID_CRITERIA), batch_size=batch)
+    cost = dict(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
+                final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
+                backbone_params=probe.backbone_params(), budget=budget, sizes=list(sizes.values()))
+    max_rounds = min(cfg.max_rounds, low_fidelity_rounds(**cost, batch_size=batch)) if low else cfg.max_rounds
+    k = units_per_round(list(sizes.values()), budget, cfg.prune_per_round, max_rounds)
+    schedule = plan(**cost, k=k, turns=cfg.turns() if hybrid else 1, criteria=len(HYBRID_CRITERIA), batch_size=batch)
     prior = prior_loss(stream_data, session.task.is_regression)
 
     state = load_state(out) if resume else None

@@ -31,6 +31,7 @@ TURNS_SHARE = 0.25  # of S: the per-criterion warm-up turns after the shared one
 MIN_SHARED_STEPS = 8  # the shared turn trains on until the supernet has learned (search/learned.py)
 MIN_TURN_STEPS = 1
 MIN_ROUND_STEPS = 3
+MIN_LOW_ROUNDS = 3  # --fidelity low: the shared turn and at least two more rounds, so pruning still iterates
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,30 @@ def units_per_round(sizes: list[int], budget: int, k_min: int, max_rounds: int) 
     return max(k_min, math.ceil(_units_to_remove(sizes, budget) / max_rounds))
 
 
+def search_examples(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int]) -> int:
+    """S: the examples of supernet training that cost R times the final training."""
+    supernet = network_cost(backbone_params, sum(sizes), len(sizes))
+    final = network_cost(backbone_params, budget, budget / (sum(sizes) / len(sizes)))
+    return int(cost_ratio * final_examples * final / supernet)
+
+
+def low_fidelity_rounds(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
+                        batch_size: int) -> int:
+    """--fidelity low: the pruning rounds after the shared turn that R pays for at their floor, once
+    the shared turn's floor is paid (at least MIN_LOW_ROUNDS - 1). k grows so that these rounds reach
+    the budget: on glue/qnli at R = 0.03 the floors of six rounds and six warm-up turns made the
+    search cost 0.053 x the final training (docs/method-notes.md, "Search cost")."""
+    total = search_examples(cost_ratio=cost_ratio, final_examples=final_examples, backbone_params=backbone_params,
+                            budget=budget, sizes=sizes)
+    shared = max(int(SHARED_SHARE * total), MIN_SHARED_STEPS * batch_size)
+    return max(MIN_LOW_ROUNDS - 1, (total - shared) // (MIN_ROUND_STEPS * batch_size))
+
+
 def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
          k: int, turns: int, criteria: int, batch_size: int) -> Schedule:
     """Examples per stage for a search of relative cost `cost_ratio` (R)."""
-    supernet = network_cost(backbone_params, sum(sizes), len(sizes))
-    final = network_cost(backbone_params, budget, budget / (sum(sizes) / len(sizes)))
-    total = int(cost_ratio * final_examples * final / supernet)
+    total = search_examples(cost_ratio=cost_ratio, final_examples=final_examples, backbone_params=backbone_params,
+                            budget=budget, sizes=sizes)
     rounds = expected_rounds(sizes, budget, k)
     shared = max(int(SHARED_SHARE * total), MIN_SHARED_STEPS * batch_size)
     other_turns = criteria * (turns - 1)

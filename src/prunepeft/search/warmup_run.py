@@ -63,7 +63,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
     first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores, "warm-up, shared turn")  # turn 1: every unit alive
     leaning = mean_percentile(first_order, partition)
     stats, pruned = shared_stats, []
-    for turn in range(cfg.warmup_turns):
+    for turn in range(cfg.turns()):
         if turn > 0:
             stage = STAGE_WARMUP + 10 * index + turn
             seed_everything(session.cfg.seed, stage)
@@ -71,7 +71,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
             batch = global_batch_size(session.cfg.train.per_device_train_batch_size)
             train(supernet, session.loader(compact, train=True, stage=stage, batch_size=batch), session.cfg.train,
                   epochs=turn_examples / len(compact), collect=("activation" in needs, "grads" in needs),
-                  desc=f"warm-up {name} {turn + 1}/{cfg.warmup_turns}", local=local)
+                  desc=f"warm-up {name} {turn + 1}/{cfg.turns()}", local=local)
             examples += turn_examples
             stats = supernet.unit_stats()
         order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores,
