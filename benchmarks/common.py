@@ -240,6 +240,11 @@ def _comparable(config: dict, defaults: dict | None = None) -> dict:
             config.setdefault(key, value)
     config.pop("output_dir", None)
     config.get("data", {}).pop("data_dir", None)
+    search = config.get("search", {})
+    if search.get("warmup_turns") is None:  # the fidelity's default; runs from before that rule stored 2
+        from prunepeft.config import SearchConfig
+
+        search["warmup_turns"] = SearchConfig(fidelity=search.get("fidelity", "full")).turns()
     return config
 
 

@@ -143,7 +143,15 @@ python benchmarks/quality.py --tasks qnli --methods lora lora-all dora prunepeft
   --out benchmarks/results/qnli-partial --data-dir /tmp/shared/data/glue --threads 1
 python benchmarks/quality.py --tasks sst2 qnli rte movie --seeds 1 2 3 --work-dir /tmp/pp-bench --report-only --out benchmarks/results/all-tasks \
   --data-dir /tmp/shared/data/glue --threads 1
-# still to run: QNLI adapter and AdaLoRA (AdaLoRA from a worktree of 863bf8e) seed 1, every method on seeds 2-3
+# QNLI seed 1 of the adapter (from 2164f7d) and AdaLoRA (from 863bf8e)
 python benchmarks/quality.py --tasks qnli --methods adapter --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-adapter
-python benchmarks/quality.py --tasks qnli --methods adalora --seeds 1 2 3 "${W[@]}" --out /tmp/bench/qnli-adalora
-python benchmarks/quality.py --tasks qnli --methods prunepeft lora-all lora dora adapter prunepeft-low --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli23
+python benchmarks/quality.py --tasks qnli --methods adalora --seeds 1 "${W[@]}" --out /tmp/bench/qnli1-adalora
+# low fidelity re-measured with b31ba70's rule (one warm-up turn, the rounds its cost pays for), from a worktree of b31ba70;
+# the low-fidelity run folders before it were moved to /tmp/pp-bench-low-b76 (they are in the tables of earlier commits)
+python benchmarks/quality.py --tasks qnli sst2 rte movie --methods prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/low
+# QNLI seed 1 of every method (results/qnli-partial/)
+python benchmarks/quality.py --tasks qnli --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench \
+  --report-only --out benchmarks/results/qnli-partial --data-dir /tmp/shared/data/glue --threads 1
+# still to run: QNLI seeds 2-3 of every method (AdaLoRA from a worktree of 863bf8e, the rest of 2164f7d)
+python benchmarks/quality.py --tasks qnli --methods adalora --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli-adalora
+python benchmarks/quality.py --tasks qnli --methods prunepeft lora-all lora dora adapter --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli23

@@ -139,3 +139,21 @@ def test_quality_target_needs_three_tasks_the_average_and_a_learning_prunepeft()
     assert one_seed_unlearned["at_majority"]["rte"]["prunepeft"] == [1] and not one_seed_unlearned["shown"]
     # below the best baseline on RTE: 2 of 4 tasks
     assert not check((0.79, 0.79, 0.79))["shown"]
+
+
+def test_a_finished_run_matches_on_its_effective_settings():
+    """warmup_turns unset means the fidelity's default (2 full, 1 low): a run from before that rule,
+    which stored 2, is the same full-fidelity run, and a different low-fidelity one."""
+    sys.path.insert(0, str(BENCH))
+    import common
+
+    from prunepeft.config import RunConfig, to_dict
+
+    def config(fidelity: str, turns) -> dict:
+        cfg = to_dict(RunConfig())
+        cfg["search"].update(fidelity=fidelity, warmup_turns=turns)
+        return cfg
+
+    assert common._comparable(config("full", 2)) == common._comparable(config("full", None))
+    assert common._comparable(config("low", 2)) != common._comparable(config("low", None))
+    assert common._comparable(config("low", 1)) == common._comparable(config("low", None))
