@@ -111,8 +111,11 @@ def test_low_fidelity_prunes_in_the_rounds_its_cost_pays_for():
     assert before.planned_examples == 928 and (rounds, k, after.rounds) == (3, 7, 4)
     final = network_cost(22_713_216, 73_728, 73_728 / (sum(sizes) / len(sizes)))
     supernet = network_cost(22_713_216, sum(sizes), len(sizes))
-    work = lambda schedule: schedule.planned_examples * supernet / (3 * 9_999 * final)  # noqa: E731
-    assert work(before) > 0.05 > 0.04 > work(after)
+
+    def work(schedule) -> float:  # the search's planned training work over the final training's
+        return schedule.planned_examples * supernet / (3 * 9_999 * final)
+
+    assert work(before) > 0.05 and work(after) < 0.04
     # small data: at least two rounds after the shared turn, so pruning still iterates
     assert low_fidelity_rounds(**{**cost, "final_examples": 600}, batch_size=32) == 2
 
