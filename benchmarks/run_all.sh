@@ -149,8 +149,8 @@ python benchmarks/quality.py --tasks qnli --methods adalora --seeds 1 "${W[@]}" 
 # low fidelity re-measured with b31ba70's rule (one warm-up turn, the rounds its cost pays for), from a worktree of b31ba70;
 # the low-fidelity run folders before it were moved to /tmp/pp-bench-low-b76 (they are in the tables of earlier commits)
 python benchmarks/quality.py --tasks qnli sst2 rte movie --methods prunepeft-low --seeds 1 2 3 "${W[@]}" --out /tmp/bench/low
-# QNLI seed 1 of every method (results/qnli-partial/)
-python benchmarks/quality.py --tasks qnli --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 --work-dir /tmp/pp-bench \
+# QNLI seed 1 of every method and low fidelity's seeds 1-3 (results/qnli-partial/)
+python benchmarks/quality.py --tasks qnli --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 --work-dir /tmp/pp-bench \
   --report-only --out benchmarks/results/qnli-partial --data-dir /tmp/shared/data/glue --threads 1
 # still to run: QNLI seeds 2-3 of every method (AdaLoRA from a worktree of 863bf8e, the rest of 2164f7d)
 python benchmarks/quality.py --tasks qnli --methods adalora --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli-adalora
