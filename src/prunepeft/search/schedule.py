@@ -88,6 +88,11 @@ def search_examples(*, cost_ratio: float, final_examples: int, backbone_params: 
     return int(cost_ratio * final_examples * final / supernet)
 
 
+def _shared_examples(total: int, batch_size: int) -> int:
+    """The shared turn's share of S, at least its floor."""
+    return max(int(SHARED_SHARE * total), MIN_SHARED_STEPS * batch_size)
+
+
 def low_fidelity_rounds(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
                         batch_size: int) -> int:
     """--fidelity low: the pruning rounds after the shared turn that R pays for at their floor, once
@@ -96,8 +101,7 @@ def low_fidelity_rounds(*, cost_ratio: float, final_examples: int, backbone_para
     search cost 0.053 x the final training (docs/method-notes.md, "Search cost")."""
     total = search_examples(cost_ratio=cost_ratio, final_examples=final_examples, backbone_params=backbone_params,
                             budget=budget, sizes=sizes)
-    shared = max(int(SHARED_SHARE * total), MIN_SHARED_STEPS * batch_size)
-    return max(MIN_LOW_ROUNDS - 1, (total - shared) // (MIN_ROUND_STEPS * batch_size))
+    return max(MIN_LOW_ROUNDS - 1, (total - _shared_examples(total, batch_size)) // (MIN_ROUND_STEPS * batch_size))
 
 
 def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
@@ -106,7 +110,7 @@ def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget
     total = search_examples(cost_ratio=cost_ratio, final_examples=final_examples, backbone_params=backbone_params,
                             budget=budget, sizes=sizes)
     rounds = expected_rounds(sizes, budget, k)
-    shared = max(int(SHARED_SHARE * total), MIN_SHARED_STEPS * batch_size)
+    shared = _shared_examples(total, batch_size)
     other_turns = criteria * (turns - 1)
     turn = max(int(TURNS_SHARE * total / other_turns), MIN_TURN_STEPS * batch_size) if other_turns else 0
     rest = total - int(SHARED_SHARE * total) - (int(TURNS_SHARE * total) if other_turns else 0)
