@@ -243,11 +243,17 @@ def test_statistics_gradients_and_activations(case):
     assert any(g.abs().sum() > 0 for g in stats[STAT_UNITS[0]].mean_grads)
 
 
-def test_no_activation_recorded_in_eval_mode(bert_case):
-    sn = bert_case.supernet()
+def _perturbed_stat_supernet(case):
+    """A supernet holding STAT_UNITS with non-zero weights, so every unit changes the output."""
+    sn = case.supernet()
     for unit in STAT_UNITS:
         sn.add(unit)
-    bert_case.perturb_units(sn)
+    case.perturb_units(sn)
+    return sn
+
+
+def test_no_activation_recorded_in_eval_mode(bert_case):
+    sn = _perturbed_stat_supernet(bert_case)
     sn.start_statistics(activation=True, gradients=True)
     sn.model.eval()
     bert_case.logits(sn.model, bert_case.inputs())
@@ -257,10 +263,7 @@ def test_no_activation_recorded_in_eval_mode(bert_case):
 
 
 def test_no_statistics_without_collection(bert_case):
-    sn = bert_case.supernet()
-    for unit in STAT_UNITS:
-        sn.add(unit)
-    bert_case.perturb_units(sn)
+    sn = _perturbed_stat_supernet(bert_case)
     _train_steps(bert_case, sn)  # accumulate_gradients is a no-op before start_statistics
     for st in sn.unit_stats().values():
         assert st.mean_grads is None
@@ -279,10 +282,7 @@ def test_no_statistics_without_collection(bert_case):
 
 
 def test_removed_unit_leaves_statistics(bert_case):
-    sn = bert_case.supernet()
-    for unit in STAT_UNITS:
-        sn.add(unit)
-    bert_case.perturb_units(sn)
+    sn = _perturbed_stat_supernet(bert_case)
     sn.start_statistics(activation=True, gradients=True)
     _train_steps(bert_case, sn, steps=1)
     sn.remove(STAT_UNITS[0])
