@@ -202,7 +202,7 @@ def _shared_turn_case(bert_case, monkeypatch):
     cfg.train.per_device_train_batch_size = 4
     cfg.train.learning_rate = cfg.train.head_learning_rate = 1e-2
     batch = {**bert_case.inputs(batch=4), "labels": torch.tensor([0, 1, 0, 1])}
-    session = SimpleNamespace(cfg=cfg, loader=lambda data, **_: [batch] * math.ceil(len(data) / 4))
+    session = SimpleNamespace(cfg=cfg, train_encoded=list(range(100)), loader=lambda data, **_: [batch] * math.ceil(len(data) / 4))
     runs, checks, real_train = [], [], loop.train
 
     def recorded_train(*args, stop, **kwargs):
@@ -223,7 +223,7 @@ def test_shared_turn_is_one_run_that_stops_once_the_supernet_has_learned(bert_ca
     loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
     prior = math.log(2)
     history, examples = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, prior, lambda _: None)
-    assert len(runs) == 1 and runs[0]["warmup_steps"] == 0  # 6% of the 2 planned steps
+    assert len(runs) == 1 and runs[0]["warmup_steps"] == 2  # the final training's 4 (6% of 75), at most the 2 planned
     assert examples == 4 * history[-1]["steps"] == 4 * len(checks) and 8 <= examples < 8 * loop.MAX_SHARED_FACTOR
     assert len(checks) > 2  # it trained past the planned 2 steps
     assert [stopped for _, stopped in checks] == [False] * (len(checks) - 1) + [True]
@@ -237,6 +237,17 @@ def test_shared_turn_that_never_learns_stops_with_an_error(bert_case, monkeypatc
     with pytest.raises(UserError, match=r"has not learned after 248 training examples"):
         loop._shared_turn(session, supernet, list(range(1000)), 0, 8, 1e-6, lambda _: None)  # a bar no loss gets under
     assert len(runs) == 1 and len(checks) == 62  # 31 x the planned 8 examples, in batches of 4
+
+
+def test_shared_turn_warms_up_as_the_final_training_does_within_its_plan():
+    """glue/qnli (9,999 pairs, 3 epochs, batch 32): the final training warms up over 56 of its 938
+    steps, the shared turn over its 44 planned steps (before: 6% of 44 = 2, which left the supernet
+    of seed 2 at the label prior); on RTE (2,490 pairs) the final training's 14 steps fit in the turn."""
+    from prunepeft.search.schedule import shared_warmup_steps
+
+    assert shared_warmup_steps(44, 3 * 9_999, 32, 0.06) == 44
+    assert shared_warmup_steps(100, 3 * 2_490, 32, 0.06) == 14
+    assert shared_warmup_steps(44, 3 * 9_999, 32, 0.0) == 0  # no warm-up asked, none given
 
 
 def test_units_per_round_grow_with_the_space():

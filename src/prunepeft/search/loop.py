@@ -39,7 +39,7 @@ from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.learned import has_learned, prior_loss
-from prunepeft.search.schedule import low_fidelity_rounds, plan, units_per_round
+from prunepeft.search.schedule import low_fidelity_rounds, plan, shared_warmup_steps, units_per_round
 from prunepeft.search.stream import chunk
 from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
@@ -273,13 +273,14 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
 def _shared_turn(session, supernet, stream_data, position: int, size: int, prior: float, log):
     """Turn 1, shared by every criterion and by the search: train the whole supernet, collecting
     every statistic, until it has learned (search/learned.py). It is ONE training run with one
-    optimiser and one schedule (warm-up sized by the planned `size`, then a linear decay over the
-    longest turn allowed), checked after every step once `size` examples are done: restarting the
+    optimiser and one schedule (the final training's warm-up, at most the planned `size`, then a
+    linear decay over the longest turn allowed), checked after every step once `size` examples are done: restarting the
     optimiser and the rate's warm-up and decay for each extension, as before, spent on GLUE RTE 4.3
     epochs before the supernet learned (docs/method-notes.md). Returns (history, examples)."""
     cfg, ratio = session.cfg.train, session.cfg.search.learned_ratio
     batch = global_batch_size(cfg.per_device_train_batch_size)
     planned_steps = max(1, math.ceil(size / batch))
+    warmup = shared_warmup_steps(planned_steps, int(cfg.num_train_epochs * len(session.train_encoded)), batch, cfg.warmup_ratio)
     seed_everything(session.cfg.seed, STAGE_ROUND)
     data = chunk(stream_data, position, size * MAX_SHARED_FACTOR, session.cfg.seed)
 
@@ -287,7 +288,7 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
         return len(losses) >= planned_steps and has_learned(tail_loss(losses), prior, ratio)
 
     history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND, shuffle=False), cfg, epochs=1,
-                    collect=(True, True), desc="shared turn (until learned)", stop=learned, warmup_steps=int(cfg.warmup_ratio * planned_steps))
+                    collect=(True, True), desc="shared turn (until learned)", stop=learned, warmup_steps=warmup)
     examples = min(len(data), history[-1]["steps"] * batch)
     loss = history[-1]["tail_loss"]
     if not has_learned(loss, prior, ratio):
