@@ -126,6 +126,29 @@ def test_low_fidelity_warms_up_on_the_shared_turn_unless_told_otherwise(tiny_dir
         assert (warmup_examples == 0) == (turns == 1)
 
 
+def test_a_round_whose_supernet_is_back_at_the_prior_is_said(tiny_dir, tmp_path, monkeypatch, capsys):
+    """The shared turn guarantees a learned supernet for round 1 only; a later round that trains at
+    the label prior's loss is flagged in the trace, counted in search.json and warned about."""
+    from prunepeft.search import loop
+
+    real_train = loop.train
+
+    def train_rounds_at_prior(*args, desc="", **kwargs):
+        history = real_train(*args, desc=desc, **kwargs)
+        if desc.startswith("round"):
+            history[-1]["tail_loss"] = 99.0  # far above any prior: not learned
+        return history
+
+    monkeypatch.setattr(loop, "train", train_rounds_at_prior)
+    out = tmp_path / "prior"
+    assert main(search_args(tiny_dir, out)) == 0
+    trace = trace_without_time(out)
+    assert len(trace) >= 2 and trace[0]["learned"] is True  # round 1 scores the shared turn's supernet
+    assert all(r["learned"] is False for r in trace[1:])
+    assert json.loads((out / "search.json").read_text())["rounds_not_learned"] == len(trace) - 1
+    assert capsys.readouterr().err.count("back near the loss of predicting the label prior") == len(trace) - 1  # a warning
+
+
 def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
     out = tmp_path / "none"
     assert main(search_args(tiny_dir, out, "--strategy", "none")) == 0

@@ -225,6 +225,11 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             position += len(data)
             seen += len(data)
             stats, train_loss = supernet.unit_stats(), history[-1]["train_loss"]
+        learned = has_learned(history[-1]["tail_loss"], prior, cfg.learned_ratio)
+        if not learned:  # said, not hidden: the shared turn guarantees only the first round
+            get_logger(__name__).warning(
+                f"round {rnd + 1}: the supernet's training loss {history[-1]['tail_loss']:.4f} is back near the loss of predicting "
+                f"the label prior ({prior:.4f}); this round's scores rank units of a supernet that has not learned")
         scores = _scores(stats, {s for ss in strategy.values() for s in ss}, cfg.threshold, f"round {rnd + 1}")
         if cfg.strategy == "random":
             order, probs = random_order(supernet.alive, session.cfg.seed * 1000 + rnd), {}
@@ -245,7 +250,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             "round": rnd, "alive": [u.name for u in before], "pruned": [u.name for u in pruned],
             "scores": {c: {u.name: v for u, v in s.items()} for c, s in scores.items()},
             "hybrid": {u.name: p for u, p in probs.items()}, "trainable_params": params(), "budget": budget,
-            "train_loss": train_loss, "dev": dev, "seconds": time.perf_counter() - start,
+            "train_loss": train_loss, "learned": learned, "dev": dev, "seconds": time.perf_counter() - start,
         }
         append_jsonl(out / "trace.jsonl", record)
         if on_round:
@@ -266,8 +271,15 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
                        "trainable_params": used, "strategy": cfg.strategy})
     write_json(out / "search.json", {**result.cost_metrics(), "budget": budget, "space_params": sum(sizes.values()),
                                      "space_units": len(space), "units": [u.name for u in units], "trainable_params": used,
-                                     "budget_used": used / budget, "schedule": schedule.to_dict(), "prior_loss": prior})
+                                     "budget_used": used / budget, "schedule": schedule.to_dict(), "prior_loss": prior,
+                                     "rounds_not_learned": _rounds_not_learned(out / "trace.jsonl")})
     return result
+
+
+def _rounds_not_learned(trace: Path) -> int:
+    """Rounds whose supernet trained at the label prior's loss (the trace covers resumed rounds too)."""
+    rows = [json.loads(line) for line in trace.read_text().splitlines()] if trace.is_file() else []
+    return sum(1 for r in rows if r.get("learned") is False)
 
 
 def _shared_turn(session, supernet, stream_data, position: int, size: int, prior: float, log):
