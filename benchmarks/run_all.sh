@@ -152,6 +152,32 @@ python benchmarks/quality.py --tasks qnli sst2 rte movie --methods prunepeft-low
 # QNLI seed 1 of every method and low fidelity's seeds 1-3 (results/qnli-partial/)
 python benchmarks/quality.py --tasks qnli --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 --work-dir /tmp/pp-bench \
   --report-only --out benchmarks/results/qnli-partial --data-dir /tmp/shared/data/glue --threads 1
-# still to run: QNLI seeds 2-3 of every method (AdaLoRA from a worktree of 863bf8e, the rest of 2164f7d)
+# QNLI seed 2 of DoRA (from 2164f7d); PrunePEFT's seed 2 with that search stopped after 42,873 shared-turn examples
+# ("the supernet has not learned"), which led to 3a474bc's shared-turn warm-up (docs/method-notes.md)
+python benchmarks/quality.py --tasks qnli --methods dora --seeds 2 "${W[@]}" --out /tmp/bench/qnli2-dora
+# the shared turn replayed on QNLI seed 2 with the old (2 steps) and the new (44 steps) warm-up (results/shared-warmup/)
+for WU in 2 44; do
+  (cd benchmarks && python shared_warmup.py --task qnli --seed 2 --warmup $WU --steps 150 --data-dir /tmp/shared/data/glue \
+    > results/shared-warmup/qnli-seed2-warmup$WU.log)
+done
+# PrunePEFT (full fidelity) with 3a474bc's warm-up, from a worktree of 3a474bc, in a new work dir whose baseline
+# folders are links to /tmp/pp-bench's (baselines do not search): SST-2, RTE, movie seeds 1-3, QNLI seed 2
+mkdir -p /tmp/pp-bench-w2
+for T in qnli-nall-len128-ep3 sst2-n5000-len64-ep3 rte-nall-len128-ep3 movie-nall-len64-ep3; do
+  mkdir -p /tmp/pp-bench-w2/$T
+  for M in lora lora-all adalora adapter dora; do ln -sfn /tmp/pp-bench/$T/$M /tmp/pp-bench-w2/$T/$M; done
+done
+W2=(--threads 1 --work-dir /tmp/pp-bench-w2 --data-dir /tmp/shared/data/glue)
+python benchmarks/quality.py --tasks sst2 rte movie --methods prunepeft --seeds 1 2 3 "${W2[@]}" --out /tmp/bench/w2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${W2[@]}" --out /tmp/bench/w2-qnli
+for T in sst2 rte movie qnli; do
+  python benchmarks/quality.py --tasks $T --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W2[@]}" \
+    --report-only --out benchmarks/results/$T-3a474bc
+done
+# still to run: QNLI seeds 2-3 of every baseline but DoRA's seed 2 (AdaLoRA from a worktree of 863bf8e, the rest of 2164f7d),
+# PrunePEFT's QNLI seeds 1 and 3 and every low-fidelity row with 3a474bc's warm-up
 python benchmarks/quality.py --tasks qnli --methods adalora --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli-adalora
-python benchmarks/quality.py --tasks qnli --methods prunepeft lora-all lora dora adapter --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli23
+python benchmarks/quality.py --tasks qnli --methods lora-all lora adapter --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli23
+python benchmarks/quality.py --tasks qnli --methods dora --seeds 3 "${W[@]}" --out /tmp/bench/qnli3-dora
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 3 "${W2[@]}" --out /tmp/bench/w2-qnli13
+python benchmarks/quality.py --tasks sst2 qnli rte movie --methods prunepeft-low --seeds 1 2 3 "${W2[@]}" --out /tmp/bench/w2-low
