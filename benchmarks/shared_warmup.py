@@ -24,7 +24,7 @@ from prunepeft.search import loop
 from prunepeft.search.learned import prior_loss
 from prunepeft.search.stream import chunk
 from prunepeft.session import open_session
-from prunepeft.space.units import Unit, parse_space
+from prunepeft.space.units import search_space
 from prunepeft.train.loop import train
 
 WINDOW = 25
@@ -39,6 +39,8 @@ def main() -> None:
     p.add_argument("--planned-examples", type=int, default=1383, help="the turn's planned examples (glue/qnli: 1,383)")
     p.add_argument("--data-dir", default="../shared/data/glue")
     args = p.parse_args()
+    if args.warmup < 0 or args.steps < 1 or args.planned_examples < 1:
+        p.error("--warmup must be >= 0, --steps and --planned-examples >= 1")
     torch.set_num_threads(1)
 
     # the overrides of quality.py's full-fidelity PrunePEFT run of this task and seed (the budget
@@ -48,8 +50,7 @@ def main() -> None:
     cfg = RunConfig()
     apply_overrides(cfg, job["overrides"])
     session = open_session(cfg)
-    layers = session.probe().arch.num_layers
-    space = sorted(Unit(layer, kind, size, target) for kind, size, target in parse_space(cfg.search.space) for layer in range(layers))
+    space = search_space(cfg.search.space, session.probe().arch.num_layers)
     supernet = session.build_supernet(space, stage=loop.STAGE_ROUND)
     prior = prior_loss(session.train_encoded, session.task.is_regression)
     loop.seed_everything(cfg.seed, loop.STAGE_ROUND)

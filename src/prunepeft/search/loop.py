@@ -43,7 +43,7 @@ from prunepeft.search.schedule import low_fidelity_rounds, plan, shared_warmup_s
 from prunepeft.search.stream import chunk
 from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
-from prunepeft.space.units import Unit, parse_space, save_configuration
+from prunepeft.space.units import Unit, save_configuration, search_space
 from prunepeft.train.fixed import configuration_meta
 from prunepeft.train.loop import evaluate, seed_everything, tail_loss, train
 
@@ -135,7 +135,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     cfg = session.cfg.search
     probe = session.probe()
     num_layers = probe.arch.num_layers
-    space = sorted(Unit(layer, kind, size, target) for kind, size, target in parse_space(cfg.space) for layer in range(num_layers))
+    space = search_space(cfg.space, num_layers)
     sizes = {u: probe.param_count(u) for u in space}
     budget = parse_budget(cfg.budget, probe.backbone_params())
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
@@ -152,7 +152,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     batch = global_batch_size(session.cfg.train.per_device_train_batch_size)  # the schedule's floors count optimiser steps
     hybrid = cfg.strategy in ("hybrid", "hybrid-global") and not cfg.strategy_from
     cost = dict(cost_ratio=cfg.low_fidelity_cost if low else cfg.search_cost,
-                final_examples=int(session.cfg.train.num_train_epochs * len(session.train_encoded)),
+                final_examples=_final_examples(session),
                 backbone_params=probe.backbone_params(), budget=budget, sizes=list(sizes.values()))
     max_rounds = min(cfg.max_rounds, low_fidelity_rounds(**cost, batch_size=batch)) if low else cfg.max_rounds
     k = units_per_round(list(sizes.values()), budget, cfg.prune_per_round, max_rounds)
@@ -276,6 +276,11 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     return result
 
 
+def _final_examples(session) -> int:
+    """The examples the final training will train on: the search's cost and warm-up are sized by it."""
+    return int(session.cfg.train.num_train_epochs * len(session.train_encoded))
+
+
 def _rounds_not_learned(trace: Path) -> int:
     """Rounds whose supernet trained at the label prior's loss (the trace covers resumed rounds too)."""
     rows = [json.loads(line) for line in trace.read_text().splitlines()] if trace.is_file() else []
@@ -292,7 +297,7 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     cfg, ratio = session.cfg.train, session.cfg.search.learned_ratio
     batch = global_batch_size(cfg.per_device_train_batch_size)
     planned_steps = max(1, math.ceil(size / batch))
-    warmup = shared_warmup_steps(planned_steps, int(cfg.num_train_epochs * len(session.train_encoded)), batch, cfg.warmup_ratio)
+    warmup = shared_warmup_steps(planned_steps, _final_examples(session), batch, cfg.warmup_ratio)
     seed_everything(session.cfg.seed, STAGE_ROUND)
     data = chunk(stream_data, position, size * MAX_SHARED_FACTOR, session.cfg.seed)
 

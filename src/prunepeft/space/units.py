@@ -115,6 +115,11 @@ def everywhere(kind: str, size: int, num_layers: int, target: str = "") -> list[
     return [Unit(layer, kind, size, target) for layer in range(num_layers)]
 
 
+def search_space(entries, num_layers: int) -> list[Unit]:
+    """Every unit of a --space list in every layer, in the search's (sorted) order."""
+    return sorted(u for kind, size, target in parse_space(entries) for u in everywhere(kind, size, num_layers, target))
+
+
 def save_configuration(units, path: Path, extra: dict | None = None) -> None:
     from prunepeft.io import write_json
 
