@@ -290,7 +290,7 @@ def _rounds_not_learned(trace: Path) -> int:
 def _shared_turn(session, supernet, stream_data, position: int, size: int, prior: float, log):
     """Turn 1, shared by every criterion and by the search: train the whole supernet, collecting
     every statistic, until it has learned (search/learned.py). It is ONE training run with one
-    optimiser and one schedule (the final training's warm-up, at most the planned `size`, then a
+    optimiser and one schedule (the final training's warm-up, at most half the planned `size`, then a
     linear decay over the longest turn allowed), checked after every step once `size` examples are done: restarting the
     optimiser and the rate's warm-up and decay for each extension, as before, spent on GLUE RTE 4.3
     epochs before the supernet learned (docs/method-notes.md). Returns (history, examples)."""

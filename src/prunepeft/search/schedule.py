@@ -95,12 +95,14 @@ def _shared_examples(total: int, batch_size: int) -> int:
 
 def shared_warmup_steps(planned_steps: int, final_examples: int, batch_size: int, warmup_ratio: float) -> int:
     """The shared turn's learning-rate warm-up: the final training's (warmup_ratio x its steps), at
-    most the turn's planned steps. The turn trains fresh units from the pretrained weights just as
-    the final training does; warmed up over 6% of its own few steps instead (2 on glue/qnli), the
+    most half the turn's planned steps. The turn trains fresh units from the pretrained weights just
+    as the final training does; warmed up over 6% of its own few steps instead (2 on glue/qnli), the
     first full-rate steps threw the QNLI supernet of seed 2 to the label prior, where it stayed for
-    1,340 steps (docs/method-notes.md, "The shared turn's warm-up")."""
+    1,340 steps. Warmed up over all its planned steps, it reached the full rate only at its first
+    "has it learned" check and SST-2 lost 1.2 points on each of 3 seeds (docs/method-notes.md,
+    "The shared turn's warm-up")."""
     final_steps = math.ceil(final_examples / batch_size)
-    return min(planned_steps, int(warmup_ratio * final_steps))
+    return min(planned_steps // 2, int(warmup_ratio * final_steps))
 
 
 def low_fidelity_rounds(*, cost_ratio: float, final_examples: int, backbone_params: int, budget: int, sizes: list[int],
