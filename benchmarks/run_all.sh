@@ -174,10 +174,25 @@ for T in sst2 rte movie qnli; do
   python benchmarks/quality.py --tasks $T --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W2[@]}" \
     --report-only --out benchmarks/results/$T-3a474bc
 done
-# still to run: QNLI seeds 2-3 of every baseline but DoRA's seed 2 (AdaLoRA from a worktree of 863bf8e, the rest of 2164f7d),
-# PrunePEFT's QNLI seeds 1 and 3 and every low-fidelity row with 3a474bc's warm-up
+# QNLI seeds 2-3 of every baseline but DoRA's seed 2 (AdaLoRA from a worktree of 863bf8e, the rest of 2164f7d):
+# (run in pieces across sessions: benchmarks/README.md says which are measured)
 python benchmarks/quality.py --tasks qnli --methods adalora --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli-adalora
 python benchmarks/quality.py --tasks qnli --methods lora-all lora adapter --seeds 2 3 "${W[@]}" --out /tmp/bench/qnli23
 python benchmarks/quality.py --tasks qnli --methods dora --seeds 3 "${W[@]}" --out /tmp/bench/qnli3-dora
-python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 3 "${W2[@]}" --out /tmp/bench/w2-qnli13
-python benchmarks/quality.py --tasks sst2 qnli rte movie --methods prunepeft-low --seeds 1 2 3 "${W2[@]}" --out /tmp/bench/w2-low
+# PrunePEFT with eec87d3's warm-up (at most half the shared turn's planned steps), from a worktree of 3c650a0
+# (eec87d3's code, docstrings aside), in a work dir whose baseline folders link to /tmp/pp-bench's
+mkdir -p /tmp/pp-bench-w3
+for T in qnli-nall-len128-ep3 sst2-n5000-len64-ep3 rte-nall-len128-ep3 movie-nall-len64-ep3; do
+  mkdir -p /tmp/pp-bench-w3/$T
+  for M in lora lora-all adalora adapter dora; do ln -sfn /tmp/pp-bench/$T/$M /tmp/pp-bench-w3/$T/$M; done
+done
+W3=(--threads 1 --work-dir /tmp/pp-bench-w3 --data-dir /tmp/shared/data/glue)
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${W3[@]}" --out /tmp/bench/w3-sst2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${W3[@]}" --out /tmp/bench/w3-qnli2
+python benchmarks/quality.py --tasks movie rte --methods prunepeft --seeds 1 2 3 "${W3[@]}" --out /tmp/bench/w3-movie-rte
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 3 "${W3[@]}" --out /tmp/bench/w3-qnli13
+python benchmarks/quality.py --tasks sst2 movie rte qnli --methods prunepeft-low --seeds 1 2 3 "${W3[@]}" --out /tmp/bench/w3-low
+for T in sst2 rte movie qnli; do
+  python benchmarks/quality.py --tasks $T --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W3[@]}" \
+    --report-only --out benchmarks/results/$T-eec87d3
+done
