@@ -196,3 +196,5 @@ for T in sst2 rte movie qnli; do
   python benchmarks/quality.py --tasks $T --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W3[@]}" \
     --report-only --out benchmarks/results/$T-eec87d3
 done
+# does a configuration's shape explain its score? every finished SST-2 (5,000) search of the default space
+python benchmarks/config_structure.py --runs '/tmp/pp-bench*/sst2-n5000-len64-ep3/*/seed*' --out benchmarks/results/config-structure-sst2
