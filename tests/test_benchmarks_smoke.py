@@ -157,3 +157,36 @@ def test_a_finished_run_matches_on_its_effective_settings():
     assert common._comparable(config("full", 2)) == common._comparable(config("full", None))
     assert common._comparable(config("low", 2)) != common._comparable(config("low", None))
     assert common._comparable(config("low", 1)) == common._comparable(config("low", None))
+
+
+def _fake_run(folder: Path, seed: int, score: float, units: list[tuple[str, int]]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"seed": seed}))
+    (folder / "metrics.json").write_text(json.dumps({"score": score}))
+    (folder / "configuration.json").write_text(json.dumps(
+        {"units": [{"kind": "lora", "size": 4, "target": t, "layer": layer} for t, layer in units]}))
+
+
+def test_config_structure_finds_a_count_that_explains_the_score(tmp_path):
+    """Runs whose score rises with their v units (relative to their seed) give r = +1 for target v;
+    a run of another unit kind is skipped, and a pattern matching nothing is refused (exit 2)."""
+    for seed in (1, 2):
+        for n_v in range(3):
+            units = [("v", layer) for layer in range(n_v)] + [("q", 0)]
+            _fake_run(tmp_path / f"s{seed}" / f"v{n_v}", seed, 0.80 + 0.01 * n_v + 0.05 * seed, units)
+    other = tmp_path / "other"
+    _fake_run(other, 1, 0.9, [("q", 0)])
+    conf = json.loads((other / "configuration.json").read_text())
+    conf["units"][0]["size"] = 8
+    (other / "configuration.json").write_text(json.dumps(conf))
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(BENCH / "config_structure.py"), "--runs", str(tmp_path / "s*" / "v*"), str(other), "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "config_structure.json").read_text())
+    r = {c["feature"]: c["r"] for c in data["correlations"]}
+    assert len(data["runs"]) == 6 and data["skipped"] == [str(other.resolve())]
+    assert r["target v"] == pytest.approx(1.0) and r["target q"] is None  # every run has one q unit
+    bad = subprocess.run([sys.executable, str(BENCH / "config_structure.py"), "--runs", str(tmp_path / "nothing*"), "--out",
+                          str(tmp_path / "x")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no folder matches" in bad.stderr and not (tmp_path / "x").exists()
