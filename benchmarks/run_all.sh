@@ -198,3 +198,6 @@ for T in sst2 rte movie qnli; do
 done
 # does a configuration's shape explain its score? every finished SST-2 (5,000) search of the default space
 python benchmarks/config_structure.py --runs '/tmp/pp-bench*/sst2-n5000-len64-ep3/*/seed*' --out benchmarks/results/config-structure-sst2
+# the current default's four tables together, with issue 8's target check
+python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W3[@]}" \
+  --report-only --out benchmarks/results/all-tasks-eec87d3
