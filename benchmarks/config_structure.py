@@ -68,7 +68,8 @@ def correlations(runs: list[dict]) -> list[dict]:
 def markdown(payload: dict) -> str:
     md = [common.header("Configuration structure against dev score", payload)]
     md.append(f"{len(payload['runs'])} runs of one unit kind ({', '.join(payload['unit_kinds'])}); "
-              f"skipped (other or mixed unit kinds): {len(payload['skipped'])}. Score: dev metric in %.\n\n")
+              f"skipped (other or mixed unit kinds): {len(payload['skipped'])}; not finished runs (no configuration, "
+              f"metrics or config file, or INCOMPLETE): {len(payload['unfinished'])}. Score: dev metric in %.\n\n")
     scores = [100 * r["score"] for r in payload["runs"]]
     md.append(f"Scores: {statistics.mean(scores):.2f} ± {statistics.stdev(scores):.2f} (sample std), "
               f"{min(scores):.2f} to {max(scores):.2f}.\n\n")
@@ -101,7 +102,9 @@ def main(argv=None) -> int:
         print(f"config_structure: no folder matches {', '.join(unmatched)}; pass finished run folders", file=sys.stderr)
         return 2
     folders = {Path(f).resolve() for pattern in args.runs for f in glob.glob(pattern) if Path(f).is_dir()}
-    runs = [r for r in (read_run(f) for f in sorted(folders)) if r]
+    read = {f: read_run(f) for f in sorted(folders)}
+    runs = [r for r in read.values() if r]
+    unfinished = [str(f) for f, r in read.items() if r is None]
     kinds = Counter(tuple(r["unit_kinds"]) for r in runs if len(r["unit_kinds"]) == 1)
     if not kinds:
         print("config_structure: no finished run of a single unit kind among --runs; pass finished run folders", file=sys.stderr)
@@ -114,6 +117,7 @@ def main(argv=None) -> int:
     payload = {"benchmark": "config_structure", "command": common.command_line(), "environment": common.environment(),
                "seeds": sorted({r["seed"] for r in kept}), "wall_seconds": time.perf_counter() - started,
                "unit_kinds": list(kind), "runs": kept, "skipped": [r["run"] for r in runs if r not in kept],
+               "unfinished": unfinished,
                "correlations": correlations(kept), "r_at_p05": r_at_p05(len(kept))}
     common.write_results(args.out, "config_structure", payload, markdown(payload))
     return 0

@@ -162,11 +162,13 @@ for WU in 2 44; do
 done
 # PrunePEFT (full fidelity) with 3a474bc's warm-up, from a worktree of 3a474bc, in a new work dir whose baseline
 # folders are links to /tmp/pp-bench's (baselines do not search): SST-2, RTE, movie seeds 1-3, QNLI seed 2
-mkdir -p /tmp/pp-bench-w2
-for T in qnli-nall-len128-ep3 sst2-n5000-len64-ep3 rte-nall-len128-ep3 movie-nall-len64-ep3; do
-  mkdir -p /tmp/pp-bench-w2/$T
-  for M in lora lora-all adalora adapter dora; do ln -sfn /tmp/pp-bench/$T/$M /tmp/pp-bench-w2/$T/$M; done
-done
+link_baselines() {  # a work dir for a new search rule whose baseline folders are links to /tmp/pp-bench's
+  for T in qnli-nall-len128-ep3 sst2-n5000-len64-ep3 rte-nall-len128-ep3 movie-nall-len64-ep3; do
+    mkdir -p "$1/$T"
+    for M in lora lora-all adalora adapter dora; do ln -sfn /tmp/pp-bench/$T/$M "$1/$T/$M"; done
+  done
+}
+link_baselines /tmp/pp-bench-w2
 W2=(--threads 1 --work-dir /tmp/pp-bench-w2 --data-dir /tmp/shared/data/glue)
 python benchmarks/quality.py --tasks sst2 rte movie --methods prunepeft --seeds 1 2 3 "${W2[@]}" --out /tmp/bench/w2
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${W2[@]}" --out /tmp/bench/w2-qnli
@@ -181,11 +183,7 @@ python benchmarks/quality.py --tasks qnli --methods lora-all lora adapter --seed
 python benchmarks/quality.py --tasks qnli --methods dora --seeds 3 "${W[@]}" --out /tmp/bench/qnli3-dora
 # PrunePEFT with eec87d3's warm-up (at most half the shared turn's planned steps), from a worktree of 3c650a0
 # (eec87d3's code, docstrings aside), in a work dir whose baseline folders link to /tmp/pp-bench's
-mkdir -p /tmp/pp-bench-w3
-for T in qnli-nall-len128-ep3 sst2-n5000-len64-ep3 rte-nall-len128-ep3 movie-nall-len64-ep3; do
-  mkdir -p /tmp/pp-bench-w3/$T
-  for M in lora lora-all adalora adapter dora; do ln -sfn /tmp/pp-bench/$T/$M /tmp/pp-bench-w3/$T/$M; done
-done
+link_baselines /tmp/pp-bench-w3
 W3=(--threads 1 --work-dir /tmp/pp-bench-w3 --data-dir /tmp/shared/data/glue)
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${W3[@]}" --out /tmp/bench/w3-sst2
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${W3[@]}" --out /tmp/bench/w3-qnli2

@@ -169,11 +169,13 @@ def _fake_run(folder: Path, seed: int, score: float, units: list[tuple[str, int]
 
 def test_config_structure_finds_a_count_that_explains_the_score(tmp_path):
     """Runs whose score rises with their v units (relative to their seed) give r = +1 for target v;
-    a run of another unit kind is skipped, and a pattern matching nothing is refused (exit 2)."""
+    a run of another unit kind is skipped, an unfinished one counted, and a pattern matching nothing
+    is refused (exit 2)."""
     for seed in (1, 2):
         for n_v in range(3):
             units = [("v", layer) for layer in range(n_v)] + [("q", 0)]
             _fake_run(tmp_path / f"s{seed}" / f"v{n_v}", seed, 0.80 + 0.01 * n_v + 0.05 * seed, units)
+    (tmp_path / "s1" / "v9").mkdir()  # a run that never finished: counted as such, not read
     other = tmp_path / "other"
     _fake_run(other, 1, 0.9, [("q", 0)])
     conf = json.loads((other / "configuration.json").read_text())
@@ -186,6 +188,7 @@ def test_config_structure_finds_a_count_that_explains_the_score(tmp_path):
     data = json.loads((out / "config_structure.json").read_text())
     r = {c["feature"]: c["r"] for c in data["correlations"]}
     assert len(data["runs"]) == 6 and data["skipped"] == [str(other.resolve())]
+    assert data["unfinished"] == [str((tmp_path / "s1" / "v9").resolve())]
     assert r["target v"] == pytest.approx(1.0) and r["target q"] is None  # every run has one q unit
     bad = subprocess.run([sys.executable, str(BENCH / "config_structure.py"), "--runs", str(tmp_path / "nothing*"), "--out",
                           str(tmp_path / "x")], cwd=REPO, capture_output=True, text=True, timeout=120)
