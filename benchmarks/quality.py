@@ -14,6 +14,7 @@ metrics.json exists, so the benchmark can be resumed or run in pieces.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -94,6 +95,50 @@ def make_job(task: str, method: str, seed: int, *, settings: dict, model: str, d
     name = name or method
     return {"task": task, "method": name, "seed": seed, "search": search, "overrides": base + overrides + extra,
             "run_dir": work / task_key(task, settings) / name / f"seed{seed}"}
+
+
+class BadImport(ValueError):
+    """A --runs-from file that cannot be used."""
+
+
+def imported_runs(paths: list[Path]) -> list[dict]:
+    """Finished runs recorded in earlier quality.json files (their run folders may be gone: a benchmark
+    machine's work dir does not outlive it), each marked with the file and the commit it reports."""
+    runs = []
+    for path in paths:
+        try:
+            payload = json.loads(Path(path).read_text())
+            commit, recorded = payload["environment"]["git_commit"], payload["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BadImport(f"--runs-from {path}: not a readable quality.json ({type(e).__name__}: {e}); "
+                             "give a quality.json that benchmarks/quality.py wrote") from None
+        runs += [{**r, "imported_from": str(path), "imported_commit": commit} for r in recorded]
+    return runs
+
+
+def _settings_key(job: dict) -> tuple:
+    """What must match for an imported run to answer a job: task, method, seed and every override but
+    the data folder's location."""
+    return (job["task"], job["method"], job["seed"], tuple(o for o in job["overrides"] if not o.startswith("data.data_dir=")))
+
+
+def answer_from_imports(jobs: list[dict], imported: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(imported records that answer a job whose run folder holds no finished run, the jobs left to run)."""
+    by_key = {}
+    for r in imported:
+        key = _settings_key(r)
+        if key in by_key and by_key[key]["metrics"]["score"] != r["metrics"]["score"]:
+            raise BadImport(f"--runs-from: {by_key[key]['imported_from']} and {r['imported_from']} record "
+                             f"{r['task']} {r['method']} seed {r['seed']} with different scores; give only one of them")
+        by_key.setdefault(key, r)
+    answered, left = [], []
+    for job in jobs:
+        found = by_key.get(_settings_key(job))
+        if found is not None and not (Path(job["run_dir"]) / "metrics.json").is_file():
+            answered.append(found)
+        else:
+            left.append(job)
+    return answered, left
 
 
 def summarise(records: list[dict], tasks, methods) -> dict:
@@ -226,6 +271,19 @@ def _target_markdown(tg: dict, summary: dict, verdict: dict) -> str:
     return "".join(md)
 
 
+def _imports_markdown(runs: list[dict]) -> list[str]:
+    sources = {}  # (file, commit) -> (task, method) -> seeds
+    for r in runs:
+        if "imported_from" in r:
+            sources.setdefault((r["imported_from"], r["imported_commit"]), {}).setdefault((r["task"], r["method"]), []).append(str(r["seed"]))
+    if not sources:
+        return []
+    return ["\nRuns tabulated from earlier results, not rerun here (same task, method, seed and settings; their run folders "
+            "are not in the work dir):\n"] + [f"- `{path}` (reported at commit {commit[:7]}): "
+                                             + "; ".join(f"{t} {m} seed {', '.join(seeds)}" for (t, m), seeds in by_run.items()) + "\n"
+                                             for (path, commit), by_run in sources.items()]
+
+
 def _paired_text(pair: dict) -> str:
     if pair["n"] < 2 or math.isnan(pair["p"]):
         return f"; {pair['n']} paired seed(s): no estimate of the noise, so not a clear difference"
@@ -249,6 +307,7 @@ def markdown(payload: dict) -> str:
               "on data of realistic size). Below each table PrunePEFT is compared with the best baseline seed by seed "
               "(a seed draws the same training subset and order for every method); a difference is called clear only "
               "when a two-sided paired t-test over the seeds gives p < 0.05.\n")
+    md += _imports_markdown(payload["runs"])
     if not any(payload["summary"].values()):
         md.append(f"\nNo finished runs in {s['work_dir']} yet.\n")
     for task in payload["tasks"]:
@@ -286,6 +345,9 @@ def main(argv=None) -> int:
                    help="default: the baselines and PrunePEFT (+ the ablations with --ablations)")
     p.add_argument("--ablations", action="store_true", help="add the ablation runs")
     p.add_argument("--max-train-samples", type=int, default=None, help="override the per-task train subset size")
+    p.add_argument("--runs-from", nargs="+", type=Path, default=[], metavar="QUALITY_JSON",
+                   help="earlier results' quality.json: a run recorded there with the same task, method, seed and "
+                        "settings is tabulated, not rerun (the report names the file and its commit)")
     args = p.parse_args(argv)
     if args.smoke:
         args.seeds = args.seeds[:1]
@@ -301,12 +363,19 @@ def main(argv=None) -> int:
         jobs = [make_job(t, m, seed, settings=settings[t], model=model, data_dir=data_dir, work=work, budget=budgets[t],
                          extra=extra)
                 for seed in args.seeds for t in args.tasks for m in methods]
+        order = {(j["task"], j["method"], j["seed"]): i for i, j in enumerate(jobs)}
+        try:
+            answered, jobs = answer_from_imports(jobs, imported_runs(args.runs_from))
+        except BadImport as e:
+            print(f"quality: {e}", file=sys.stderr)
+            return 2
         records, failures = common.run_many(jobs, args.report_only)
+        records = sorted(answered + records, key=lambda r: order[(r["task"], r["method"], r["seed"])])
     summary = summarise(records, args.tasks, methods)
     payload = common.base_payload("quality", args, started)
     payload.update({
         "settings": {"model": model, "budget": budget, "budgets": budgets, "extra_overrides": extra,
-                     "work_dir": str(work), "report_only": args.report_only},
+                     "work_dir": str(work), "report_only": args.report_only, "runs_from": [str(p) for p in args.runs_from]},
         "tasks": args.tasks, "methods": methods, "task_settings": settings,
         "summary": summary, "verdicts": verdicts(summary, budgets), "runs": records, "failures": failures,
     })

@@ -4,6 +4,7 @@ JSON and Markdown results with the expected keys."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def results(out: Path, name: str) -> tuple[dict, str]:
 def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     run("quality", "--out", out, "--work-dir", work)
-    data, md = results(out, "quality")
+    first, md = results(out, "quality")
+    data = first
     assert data["failures"] == []
     assert set(data["summary"]) == {"rte", "sst2"}
     for task in ("rte", "sst2"):
@@ -74,6 +76,14 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
     empty = subprocess.run([sys.executable, str(BENCH / "score_stability.py"), "--work-dir", str(tmp_path / "none"), "--out", str(tmp_path)],
                            cwd=REPO, capture_output=True, text=True, timeout=120)
     assert empty.returncode == 2 and "no finished search run" in empty.stderr
+
+    # with the run folders gone (the tiny model and data stay: they are part of the settings), the
+    # table comes back from the results file alone
+    for folder in work.glob("*-n*-len*"):
+        shutil.rmtree(folder)
+    run("quality", "--out", tmp_path / "again", "--work-dir", work, "--report-only", "--runs-from", out / "quality.json")
+    again, md_again = results(tmp_path / "again", "quality")
+    assert again["summary"] == first["summary"] and "Runs tabulated from earlier results" in md_again
 
 
 def test_budget_smoke(tmp_path):
@@ -157,6 +167,38 @@ def test_a_finished_run_matches_on_its_effective_settings():
     assert common._comparable(config("full", 2)) == common._comparable(config("full", None))
     assert common._comparable(config("low", 2)) != common._comparable(config("low", None))
     assert common._comparable(config("low", 1)) == common._comparable(config("low", None))
+
+
+def test_quality_tabulates_runs_recorded_in_an_earlier_quality_json(tmp_path):
+    """A run recorded with the same task, method, seed and settings answers a job whose run folder is
+    empty; another setting, or two files disagreeing on one run, do not."""
+    sys.path.insert(0, str(BENCH))
+    import quality
+
+    def job(method, seed, *extra, data_dir="/old/glue"):
+        return {"task": "sst2", "method": method, "seed": seed, "run_dir": str(tmp_path / method / str(seed)),
+                "overrides": [f"data.data_dir={data_dir}", f"seed={seed}", f"method={method}", *extra]}
+
+    recorded = [{**job("lora", 1), "metrics": {"score": 0.8}}, {**job("lora", 2), "metrics": {"score": 0.7}}]
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"environment": {"git_commit": "abc1234"}, "runs": recorded}))
+    imported = quality.imported_runs([earlier])
+    asked = [job("lora", 1, data_dir="/new/glue"), job("lora", 2, "train.learning_rate=1e-2"), job("dora", 1)]
+    answered, left = quality.answer_from_imports(asked, imported)
+    assert [(r["seed"], r["metrics"]["score"], r["imported_commit"]) for r in answered] == [(1, 0.8, "abc1234")]
+    assert [(j["method"], j["seed"]) for j in left] == [("lora", 2), ("dora", 1)]
+    assert "reported at commit abc1234): sst2 lora seed 1" in "".join(quality._imports_markdown(answered))
+    # a finished run in the work dir wins over the record
+    (tmp_path / "lora" / "1").mkdir(parents=True)
+    (tmp_path / "lora" / "1" / "metrics.json").write_text("{}")
+    assert quality.answer_from_imports(asked[:1], imported) == ([], asked[:1])
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"environment": {"git_commit": "def5678"}, "runs": [{**job("lora", 1), "metrics": {"score": 0.6}}]}))
+    with pytest.raises(quality.BadImport, match="different scores"):
+        quality.answer_from_imports(asked, quality.imported_runs([earlier, other]))
+    with pytest.raises(quality.BadImport, match="not a readable quality.json"):
+        quality.imported_runs([REPO / "README.md"])
 
 
 def _fake_run(folder: Path, seed: int, score: float, units: list[tuple[str, int]]) -> None:
