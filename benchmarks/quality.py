@@ -112,7 +112,8 @@ def imported_runs(paths: list[Path]) -> list[dict]:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise BadImport(f"--runs-from {path}: not a readable quality.json ({type(e).__name__}: {e}); "
                              "give a quality.json that benchmarks/quality.py wrote") from None
-        runs += [{**r, "imported_from": str(path), "imported_commit": commit} for r in recorded]
+        # a run that file itself took from an earlier one keeps its first source
+        runs += [{"imported_from": str(path), "imported_commit": commit, **r} for r in recorded]
     return runs
 
 
