@@ -5,6 +5,7 @@ of steps, and prints the mean training loss of every 25 steps beside the label p
 
     python benchmarks/shared_warmup.py --task qnli --seed 2 --warmup 2 --steps 300 \
         --data-dir /tmp/shared/data/glue > benchmarks/results/shared-warmup/qnli-seed2-warmup2.log
+    python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --set train.learning_rate=1e-3 ...
 
 The search's rule is in src/prunepeft/search/schedule.py::shared_warmup_steps (docs/method-notes.md).
 """
@@ -38,6 +39,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--planned-examples", type=int, default=1383, help="the turn's planned examples (glue/qnli: 1,383)")
     p.add_argument("--data-dir", default="../shared/data/glue")
+    p.add_argument("--set", dest="extra", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="prunepeft config overrides on top of the run's, e.g. train.learning_rate=1e-3")
     args = p.parse_args()
     if args.warmup < 0 or args.steps < 1 or args.planned_examples < 1:
         p.error("--warmup must be >= 0, --steps and --planned-examples >= 1")
@@ -46,7 +49,7 @@ def main() -> None:
     # the overrides of quality.py's full-fidelity PrunePEFT run of this task and seed (the budget
     # plays no part in the shared turn)
     job = make_job(args.task, "prunepeft", args.seed, settings=task_settings(args.task, smoke=False), model=DEFAULT_MODEL,
-                   data_dir=Path(args.data_dir), work=Path("unused"), budget=73_728, extra=[])
+                   data_dir=Path(args.data_dir), work=Path("unused"), budget=73_728, extra=args.extra)
     cfg = RunConfig()
     apply_overrides(cfg, job["overrides"])
     session = open_session(cfg)
@@ -55,7 +58,8 @@ def main() -> None:
     prior = prior_loss(session.train_encoded, session.task.is_regression)
     loop.seed_everything(cfg.seed, loop.STAGE_ROUND)
     data = chunk(session.train_encoded, 0, args.planned_examples * loop.MAX_SHARED_FACTOR, cfg.seed)
-    print(f"task {args.task} seed {args.seed} warm-up {args.warmup} steps; {len(space)} units; label prior loss {prior:.4f}", flush=True)
+    print(f"task {args.task} seed {args.seed} warm-up {args.warmup} steps; {len(space)} units; label prior loss {prior:.4f}; "
+          f"unit / head learning rate {cfg.train.learning_rate:g} / {cfg.train.head_learning_rate:g}", flush=True)
     start = time.perf_counter()
 
     def report(losses: list[float]) -> bool:
