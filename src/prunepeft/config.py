@@ -57,6 +57,8 @@ class SearchConfig:
     warmup_samples: int = field(default=256, metadata={"help": "size of the stratified compact subset d"})
     warmup_turns: int | None = field(default=None, metadata={"help": "turns of (train on d, score, prune k) per criterion; the first is shared; "
                                                                      "default 2 at full fidelity, 1 (the shared turn alone) at low"})
+    learning_rate_scale: float = field(default=1.0, metadata={"help": "the search trains the supernet (shared turn, warm-up turns, rounds) at "
+                                                                      "this x the final training's learning rates"})
     learned_ratio: float = field(default=0.95, metadata={"help": "no unit is scored before the training loss is below this x the label-prior loss"})
     reinit: str = field(default="keep", metadata={"help": "keep the trained weights between rounds, or reinit (Eqs. 4-5)"})
     eval_rounds: bool = field(default=False, metadata={"help": "evaluate the supernet on dev after every round (for the trace; not search cost)"})

@@ -110,6 +110,7 @@ def _check_search(s) -> None:
     _positive_int("search.warmup_samples", s.warmup_samples)
     _positive_int("search.warmup_turns", s.warmup_turns)
     _number("search.learned_ratio", s.learned_ratio, low=0, high=1)
+    _number("search.learning_rate_scale", s.learning_rate_scale, low=0)
     _choice("search.reinit", s.reinit, ("keep", "reinit"))
 
 

@@ -39,7 +39,7 @@ from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
 from prunepeft.search.learned import has_learned, prior_loss
-from prunepeft.search.schedule import low_fidelity_rounds, plan, shared_warmup_steps, units_per_round
+from prunepeft.search.schedule import low_fidelity_rounds, plan, search_train_config, shared_warmup_steps, units_per_round
 from prunepeft.search.stream import chunk
 from prunepeft.search.warmup_run import run_warmup, tie_share
 from prunepeft.space.partition import partition_of
@@ -220,7 +220,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             if cfg.reinit == "reinit":
                 supernet.reinitialise()
             data = chunk(stream_data, position, schedule.round_examples, session.cfg.seed)
-            history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), session.cfg.train, epochs=1,
+            history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), search_train_config(session.cfg), epochs=1,
                             collect=("activation" in needs, "grads" in needs), desc=f"round {rnd + 1}")
             position += len(data)
             seen += len(data)
@@ -294,7 +294,7 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     linear decay over the longest turn allowed), checked after every step once `size` examples are done: restarting the
     optimiser and the rate's warm-up and decay for each extension, as before, spent on GLUE RTE 4.3
     epochs before the supernet learned (docs/method-notes.md). Returns (history, examples)."""
-    cfg, ratio = session.cfg.train, session.cfg.search.learned_ratio
+    cfg, ratio = search_train_config(session.cfg), session.cfg.search.learned_ratio
     batch = global_batch_size(cfg.per_device_train_batch_size)
     planned_steps = max(1, math.ceil(size / batch))
     warmup = shared_warmup_steps(planned_steps, _final_examples(session), batch, cfg.warmup_ratio)

@@ -24,7 +24,7 @@ floor is the minimum work a search needs (`floor_examples`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 SHARED_SHARE = 0.25  # of S: the shared first turn (and first round)
 TURNS_SHARE = 0.25  # of S: the per-criterion warm-up turns after the shared one
@@ -129,3 +129,15 @@ def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget
     per_round = max(int(rest / max(1, rounds - 1)), MIN_ROUND_STEPS * batch_size)
     planned = shared + other_turns * turn + (rounds - 1) * per_round
     return Schedule(total, shared, turn, per_round, rounds, k, turns, criteria, floored=planned > total)
+
+
+def search_train_config(cfg):
+    """The training settings of every supernet training in the search: the final training's, with
+    each learning rate times `search.learning_rate_scale` (the supernet sums up to several times the
+    budget's units on one output; docs/method-notes.md, "The search's learning rate")."""
+    scale = cfg.search.learning_rate_scale
+    t = cfg.train
+    if scale == 1.0:
+        return t
+    return replace(t, learning_rate=t.learning_rate * scale, head_learning_rate=t.head_learning_rate * scale,
+                               kind_learning_rates={k: v * scale for k, v in t.kind_learning_rates.items()})

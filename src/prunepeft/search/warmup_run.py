@@ -10,6 +10,7 @@ from prunepeft.criteria.fair import oriented
 from prunepeft.criteria.scores import HYBRID_CRITERIA, needed_statistics, score_units
 from prunepeft.distributed import gather, global_batch_size, num_processes, process_index
 from prunepeft.hybrid.warmup import assign_strategy, tendency_matrix
+from prunepeft.search.schedule import search_train_config
 from prunepeft.space.units import Unit
 from prunepeft.train.loop import seed_everything, train
 
@@ -69,7 +70,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
             seed_everything(session.cfg.seed, stage)
             needs = needed_statistics([name])
             batch = global_batch_size(session.cfg.train.per_device_train_batch_size)
-            train(supernet, session.loader(compact, train=True, stage=stage, batch_size=batch), session.cfg.train,
+            train(supernet, session.loader(compact, train=True, stage=stage, batch_size=batch), search_train_config(session.cfg),
                   epochs=turn_examples / len(compact), collect=("activation" in needs, "grads" in needs),
                   desc=f"warm-up {name} {turn + 1}/{cfg.turns()}", local=local)
             examples += turn_examples
