@@ -251,6 +251,23 @@ def test_shared_turn_warms_up_as_the_final_training_does_within_half_its_plan():
     assert shared_warmup_steps(44, 3 * 9_999, 32, 0.0) == 0  # no warm-up asked, none given
 
 
+def test_the_search_trains_at_its_own_learning_rate_scale(bert_case, monkeypatch):
+    """search.learning_rate_scale multiplies every learning rate of the supernet's trainings (the
+    shared turn here) and leaves the final training's settings alone; 1.0 is the final training's."""
+    from prunepeft.search.schedule import search_train_config
+
+    loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
+    seen = []
+    monkeypatch.setattr(loop, "train", lambda _sn, _loader, cfg, **kw: seen.append(cfg) or [{"steps": 2, "tail_loss": 0.1, "train_loss": 0.1}])
+    session.cfg.train.kind_learning_rates = {"adapter": 4e-3}
+    session.cfg.search.learning_rate_scale = 0.25
+    loop._shared_turn(session, supernet, list(range(1000)), 0, 8, math.log(2), lambda _: None)
+    assert (seen[0].learning_rate, seen[0].head_learning_rate, seen[0].kind_learning_rates) == pytest.approx((2.5e-3, 2.5e-3, {"adapter": 1e-3}))
+    assert session.cfg.train.learning_rate == 1e-2 and session.cfg.train.kind_learning_rates == {"adapter": 4e-3}
+    session.cfg.search.learning_rate_scale = 1.0
+    assert search_train_config(session.cfg) is session.cfg.train
+
+
 def test_units_per_round_grow_with_the_space():
     """k stays 4 on MiniLM's default space (36 units, 20 to remove: 5 rounds) and grows on a decoder's
     (30 layers x 7 places) so that about max_rounds rounds reach the budget, whose floors would
