@@ -207,3 +207,20 @@ python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${W
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WF[@]}" --work-dir /work/bench/space-lora12 \
   --set 'search.space=lora-1:q,k,v,o,ffn_in,ffn_out lora-2:q,k,v,o,ffn_in,ffn_out' --out benchmarks/results/space-lora1-lora2-sst2
 python benchmarks/quality.py --tasks sst2 --methods lora-all --seeds 1 2 "${WF[@]}" --work-dir /work/bench/w4 --out benchmarks/results/sst2-lora-all-rerun
+# QNLI seed 3 of the current default (seed 1's shared turn stalled at the prior: stopped after 725 of 1,340 steps),
+# then QNLI and all four tables regenerated from the recorded runs plus this work dir
+W5=(--threads 1 --work-dir /work/bench/w3 --data-dir ../shared/data/glue)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${W5[@]}" --out /tmp/bench/w5-qnli3
+python benchmarks/quality.py --tasks qnli --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W5[@]}" --report-only \
+  --runs-from benchmarks/results/qnli-eec87d3/quality.json --out benchmarks/results/qnli-eec87d3
+python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W5[@]}" \
+  --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json benchmarks/results/qnli-eec87d3/quality.json \
+  --out benchmarks/results/all-tasks-eec87d3
+# why QNLI seed 1 stalls: its shared turn replayed at the default rate (3e-3) and at 1e-3
+python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 300 > benchmarks/results/shared-warmup/qnli-seed1-warmup22.log
+python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 300 --set train.learning_rate=1e-3 train.head_learning_rate=1e-3 \
+  > benchmarks/results/shared-warmup/qnli-seed1-warmup22-lr1e-3.log
+# the search at 1/3 of the final training's rates (search.learning_rate_scale), from a worktree of bac936a (the commit adding the key)
+WL=(--threads 1 --work-dir /work/bench/lr3 --data-dir ../shared/data/glue --set search.learning_rate_scale=0.3333)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WL[@]}" --out benchmarks/results/qnli-search-lr-third
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out benchmarks/results/sst2-search-lr-third
