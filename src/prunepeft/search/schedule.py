@@ -140,4 +140,4 @@ def search_train_config(cfg):
     if scale == 1.0:
         return t
     return replace(t, learning_rate=t.learning_rate * scale, head_learning_rate=t.head_learning_rate * scale,
-                               kind_learning_rates={k: v * scale for k, v in t.kind_learning_rates.items()})
+                   kind_learning_rates={k: v * scale for k, v in t.kind_learning_rates.items()})
