@@ -216,11 +216,13 @@ python benchmarks/quality.py --tasks qnli --methods lora lora-all adalora adapte
 python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft --seeds 1 2 3 "${W5[@]}" \
   --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json benchmarks/results/qnli-eec87d3/quality.json \
   --out benchmarks/results/all-tasks-eec87d3
-# why QNLI seed 1 stalls: its shared turn replayed at the default rate (3e-3) and at 1e-3
+# why QNLI seed 1 stalls: its shared turn replayed at the default rate (3e-3) and at 1e-3 (the committed 1e-3 log
+# stops at step 175: that replay was stopped once it had learned, to free the lane)
 python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 300 > benchmarks/results/shared-warmup/qnli-seed1-warmup22.log
 python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 300 --set train.learning_rate=1e-3 train.head_learning_rate=1e-3 \
   > benchmarks/results/shared-warmup/qnli-seed1-warmup22-lr1e-3.log
 # the search at 1/3 of the final training's rates (search.learning_rate_scale), from a worktree of bac936a (the commit adding the key)
 WL=(--threads 1 --work-dir /work/bench/lr3 --data-dir ../shared/data/glue --set search.learning_rate_scale=0.3333)
+# (QNLI seed 1 was still training when the session ended: results/qnli-search-lr-third/ does not exist yet)
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WL[@]}" --out benchmarks/results/qnli-search-lr-third
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out benchmarks/results/sst2-search-lr-third
