@@ -223,6 +223,5 @@ python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 300 
   > benchmarks/results/shared-warmup/qnli-seed1-warmup22-lr1e-3.log
 # the search at 1/3 of the final training's rates (search.learning_rate_scale), from a worktree of bac936a (the commit adding the key)
 WL=(--threads 1 --work-dir /work/bench/lr3 --data-dir ../shared/data/glue --set search.learning_rate_scale=0.3333)
-# (QNLI seed 1 was still training when the session ended: results/qnli-search-lr-third/ does not exist yet)
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WL[@]}" --out benchmarks/results/qnli-search-lr-third
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out benchmarks/results/sst2-search-lr-third
