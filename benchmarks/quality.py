@@ -294,12 +294,17 @@ def _paired_text(pair: dict) -> str:
             f"paired t-test p = {pair['p']:.2f}: {clear} at p < 0.05 (which needs a mean beyond ±{pair['clear_margin'] * 100:.2f})")
 
 
+def _space_text(extra: list[str]) -> str:
+    spaces = [o.split("=", 1)[1] for o in extra if o.startswith("search.space=")]
+    return f"`{spaces[-1]}` (`--set`)" if spaces else "the default space (`prunepeft config`)"
+
+
 def markdown(payload: dict) -> str:
     s = payload["settings"]
     md = [common.header("Quality: dev score of PrunePEFT vs equal-budget baselines", payload)]
     md.append(f"Model `{s['model']}`; unit budget {s['budget']:,} parameters (LoRA r=8 on query+value of every layer); "
               "every method runs at prunepeft's defaults (one learning rate for all, docs/method-notes.md) and sizes its "
-              "units from the budget. PrunePEFT searches the default space (`prunepeft config`). "
+              f"units from the budget. PrunePEFT searches {_space_text(s.get('extra_overrides', []))}. "
               "The classification head is trained in every method and not counted. "
               "Train sets are stratified subsets drawn with the run's seed (every method sees the same subset for a "
               "given seed), or all of it; dev sets are complete. Scores are percentages, mean ± sample std over seeds (n runs), "

@@ -225,3 +225,8 @@ python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 300 
 WL=(--threads 1 --work-dir /work/bench/lr3 --data-dir ../shared/data/glue --set search.learning_rate_scale=0.3333)
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WL[@]}" --out benchmarks/results/qnli-search-lr-third
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out benchmarks/results/sst2-search-lr-third
+# the mixed space on QNLI seeds 2-3 (2026-12-05, a worktree of 070231b, two lanes)
+WM=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/mix --set 'search.space=lora-1:q,k,v,o,ffn_in,ffn_out lora-2:q,k,v,o,ffn_in,ffn_out')
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WM[@]}" --out /work/logs/mix-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WM[@]}" --out /work/logs/mix-qnli-s3
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WM[@]}" --report-only --out benchmarks/results/space-lora1-lora2-qnli
