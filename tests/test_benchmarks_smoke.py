@@ -126,6 +126,15 @@ def test_quality_pairs_methods_by_seed():
     assert alone["n"] == 0 and "no estimate of the noise" in quality._paired_text(alone)
 
 
+def test_quality_report_names_the_space_searched():
+    """A table run with --set search.space=... says which space PrunePEFT searched, not "the default"."""
+    sys.path.insert(0, str(BENCH))
+    import quality
+
+    assert quality._space_text([]) == "the default space (`prunepeft config`)"
+    assert quality._space_text(["seed=2", "search.space=lora-1:q,v lora-2:o"]) == "`lora-1:q,v lora-2:o` (`--set`)"
+
+
 def _summary(scores: dict) -> dict:
     return {m: {"seeds": [1, 2, 3], "scores": list(v), "n": 3, "mean": sum(v) / 3, "std": 0.0, "trainable_params": 1}
             for m, v in scores.items()}
