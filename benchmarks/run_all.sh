@@ -230,3 +230,18 @@ WM=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/mix --set 
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WM[@]}" --out /work/logs/mix-qnli-s2
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WM[@]}" --out /work/logs/mix-qnli-s3
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WM[@]}" --report-only --out benchmarks/results/space-lora1-lora2-qnli
+# RTE seed 3 and the low-fidelity rows of the current default (2026-12-05, a worktree of 070231b, two lanes),
+# then the default's tables regenerated from the recorded runs plus this work dir
+W7=(--threads 1 --work-dir /work/bench/w6 --data-dir ../shared/data/glue)
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 3 "${W7[@]}" --out /work/logs/rte-s3
+python benchmarks/quality.py --tasks rte --methods prunepeft-low --seeds 1 2 3 "${W7[@]}" --out /work/logs/rte-low
+python benchmarks/quality.py --tasks sst2 --methods prunepeft-low --seeds 1 2 3 "${W7[@]}" --out /work/logs/sst2-low
+python benchmarks/quality.py --tasks movie --methods prunepeft-low --seeds 1 "${W7[@]}" --out /work/logs/movie-low
+python benchmarks/quality.py --tasks movie --methods prunepeft-low --seeds 2 "${W7[@]}" --out /work/logs/movie-low2
+M7=(lora lora-all adalora adapter dora prunepeft prunepeft-low)
+for t in rte sst2 movie; do
+  python benchmarks/quality.py --tasks $t --methods "${M7[@]}" --seeds 1 2 3 "${W7[@]}" --report-only \
+    --runs-from benchmarks/results/$t-eec87d3/quality.json --out benchmarks/results/$t-eec87d3
+done
+python benchmarks/quality.py --tasks sst2 qnli rte movie --methods "${M7[@]}" --seeds 1 2 3 "${W7[@]}" --report-only \
+  --runs-from benchmarks/results/{all-tasks,qnli,rte,sst2,movie}-eec87d3/quality.json --out benchmarks/results/all-tasks-eec87d3
