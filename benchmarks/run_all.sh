@@ -238,6 +238,7 @@ python benchmarks/quality.py --tasks rte --methods prunepeft-low --seeds 1 2 3 "
 python benchmarks/quality.py --tasks sst2 --methods prunepeft-low --seeds 1 2 3 "${W7[@]}" --out /work/logs/sst2-low
 python benchmarks/quality.py --tasks movie --methods prunepeft-low --seeds 1 "${W7[@]}" --out /work/logs/movie-low
 python benchmarks/quality.py --tasks movie --methods prunepeft-low --seeds 2 "${W7[@]}" --out /work/logs/movie-low2
+python benchmarks/quality.py --tasks movie --methods prunepeft-low --seeds 3 "${W7[@]}" --out /work/logs/movie-low3
 M7=(lora lora-all adalora adapter dora prunepeft prunepeft-low)
 for t in rte sst2 movie; do
   python benchmarks/quality.py --tasks $t --methods "${M7[@]}" --seeds 1 2 3 "${W7[@]}" --report-only \
