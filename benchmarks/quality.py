@@ -295,8 +295,13 @@ def _paired_text(pair: dict) -> str:
 
 
 def _space_text(extra: list[str]) -> str:
-    spaces = [o.split("=", 1)[1] for o in extra if o.startswith("search.space=")]
-    return f"`{spaces[-1]}` (`--set`)" if spaces else "the default space (`prunepeft config`)"
+    def last(key):
+        values = [o.split("=", 1)[1] for o in extra if o.startswith(f"{key}=")]
+        return values[-1] if values else None
+
+    space, floor = last("search.space"), last("search.floor")
+    text = f"`{space}` (`--set`)" if space else "the default space (`prunepeft config`)"
+    return text + (f" above the floor `{floor}` (`--set`), kept in every configuration" if floor else "")
 
 
 def markdown(payload: dict) -> str:

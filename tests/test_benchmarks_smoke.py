@@ -133,6 +133,8 @@ def test_quality_report_names_the_space_searched():
 
     assert quality._space_text([]) == "the default space (`prunepeft config`)"
     assert quality._space_text(["seed=2", "search.space=lora-1:q,v lora-2:o"]) == "`lora-1:q,v lora-2:o` (`--set`)"
+    assert quality._space_text(["search.floor=lora-1:q,v"]) == ("the default space (`prunepeft config`) above the floor "
+                                                               "`lora-1:q,v` (`--set`), kept in every configuration")
 
 
 def _summary(scores: dict) -> dict:

@@ -168,6 +168,9 @@ def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
     (["--space", "lora-4:qq"], "cannot attach"),
     (["--space", "adapter-8:q"], "cannot attach"),
     (["--space", "lora-4:q,"], "empty target"),
+    (["--floor", "lora-4"], "both name lora-4"),
+    (["--floor", "lora-16:q,k,v,o"], "leaves nothing of the budget"),
+    (["--floor", "lora-1:qq"], "cannot attach"),
 ])
 def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
     out = tmp_path / "bad"
@@ -175,6 +178,24 @@ def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (out / "configuration.json").exists()
+
+
+def test_floor_units_are_in_every_configuration_and_the_search_places_the_rest(tiny_dir, tmp_path):
+    out = tmp_path / "floor"
+    args = search_args(tiny_dir, out, "--floor", "lora-1:q,v", "--num-train-epochs", "1")
+    args[0] = "run"
+    assert main(args) == 0
+    floor = {f"lora-1:{t}@{layer}" for t in "qv" for layer in range(4)}  # 8 units of 64 params
+    search = json.loads((out / "search.json").read_text())
+    assert set(search["floor"]) == floor and search["floor_params"] == 512
+    units = {u.name for u in load_configuration(out / "configuration.json")}
+    assert floor <= units and units - floor  # the searched units come on top of the floor
+    trace = trace_without_time(out)
+    assert not floor & {name for r in trace for name in r["alive"]}  # never scored or pruned
+    assert trace[-1]["budget"] == 2000 - 512
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert search["trainable_params"] == metrics["trainable_params"] <= 2000
+    assert metrics["trainable_params"] >= 512 + trace[-1]["trainable_params"]  # the floor, the survivors and the fill
 
 
 def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):

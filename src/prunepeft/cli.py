@@ -34,6 +34,7 @@ TRAIN_FLAGS = {"--method": "method", "--rank": "rank", "--bottleneck": "bottlene
                "--budget": "search.budget"}
 SEARCH_FLAGS = {
     "--space": "search.space",
+    "--floor": "search.floor",
     "--budget": "search.budget",
     "--prune-per-round": "search.prune_per_round",
     "--strategy": "search.strategy",
@@ -74,7 +75,7 @@ def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:
     from prunepeft.modules.kinds import describe
 
     for flag, key in flags.items():
-        nargs = "+" if flag in ("--text-columns", "--space", "--compare") else None
+        nargs = "+" if flag in ("--text-columns", "--space", "--floor", "--compare") else None
         text = SPACE_HELP.format(kinds=describe()) + f" (default: {_field_help(key).split('(default: ')[1]}" if flag == "--space" else _field_help(key)
         p.add_argument(flag, dest=key.replace(".", "__"), nargs=nargs, default=None, metavar=flag[2:].upper().replace("-", "_"),
                        help=text.replace("%", "%%"))

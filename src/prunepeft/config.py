@@ -41,6 +41,9 @@ class DataConfig:
 class SearchConfig:
     space: list = field(default_factory=lambda: list(DEFAULT_SPACE),
                         metadata={"help": "unit families KIND-SIZE[:TARGETS] in every layer, e.g. lora-4:q,k,v,o,ffn_in,ffn_out adapter-16"})
+    floor: list = field(default_factory=list,
+                        metadata={"help": "units in every configuration, not searched (same syntax as space, e.g. "
+                                          "lora-1:q,k,v,o,ffn_in,ffn_out): they take their params from the budget, the search places the rest"})
     budget: str = field(default="73728", metadata={"help": "trainable unit parameters: a count (73728, 74k, 1.2M) or a percent of the backbone (0.3%)"})
     search_cost: float = field(default=0.3, metadata={"help": "R: the search's training work is at most R x the final training's (above a minimum; see method-notes)"})
     low_fidelity_cost: float = field(default=0.03, metadata={"help": "R of --fidelity low, whose search draws only from the compact subset d"})

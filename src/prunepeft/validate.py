@@ -96,6 +96,8 @@ def _check_search(s) -> None:
     from prunepeft.space.units import parse_space
 
     parse_space(s.space)
+    if s.floor:
+        parse_space(s.floor)
     parse_budget(s.budget, 1)  # the format only; the size is checked against the model later
     if s.strategy_from:  # its file, before the shared turn trains; its partitions are checked against the model later
         load_strategy(s.strategy_from)

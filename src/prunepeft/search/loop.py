@@ -137,7 +137,9 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     num_layers = probe.arch.num_layers
     space = search_space(cfg.space, num_layers)
     sizes = {u: probe.param_count(u) for u in space}
-    budget = parse_budget(cfg.budget, probe.backbone_params())
+    total_budget = parse_budget(cfg.budget, probe.backbone_params())
+    floor = _floor(cfg, space, num_layers, probe, total_budget)
+    budget = total_budget - sum(probe.param_count(u) for u in floor)  # what the search places
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
         check_budget(budget, list(sizes.values()), cfg.budget)
@@ -178,6 +180,8 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     def params():
         return sum(sizes[u] for u in supernet.alive)
 
+    if floor:
+        log(f"floor: {len(floor)} units kept in every configuration take {total_budget - budget:,} of the {total_budget:,} budget")
     log(f"search: {len(space)} units, {sum(sizes.values()):,} params -> budget {budget:,}; strategy {cfg.strategy}; {schedule.k} units "
         f"pruned per round; "
         f"{schedule.planned_examples:,} training examples planned (search cost {cfg.low_fidelity_cost if low else cfg.search_cost:g}"
@@ -260,20 +264,39 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
                               "warmup_seconds": warmup_seconds, "rounds_seconds": rounds_seconds, "examples_seen": seen,
                               "stream_position": position, "pruned_rounds": [[u.name for u in r] for r in pruned_rounds]}, supernet)
     added = fill_budget(supernet.alive, pruned_rounds, sizes, budget) if cfg.strategy != "none" else []
-    units = sorted(set(supernet.alive) | set(added))
-    used = sum(sizes[u] for u in units)
+    searched = sorted(set(supernet.alive) | set(added))
+    units = sorted(set(searched) | set(floor))
+    used = sum(sizes[u] for u in searched) + total_budget - budget
     if added:
-        log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {budget:,} params")
+        log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {total_budget:,} params")
     ties = tie_share(strategy) if cfg.strategy in ("hybrid", "hybrid-global") else None
     result = SearchResult(units, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)), seen, ties,
-                          len(added), budget, used)
-    save_configuration(units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": budget,
+                          len(added), total_budget, used)
+    save_configuration(units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": total_budget,
                        "trainable_params": used, "strategy": cfg.strategy})
-    write_json(out / "search.json", {**result.cost_metrics(), "budget": budget, "space_params": sum(sizes.values()),
+    write_json(out / "search.json", {**result.cost_metrics(), "budget": total_budget, "space_params": sum(sizes.values()),
                                      "space_units": len(space), "units": [u.name for u in units], "trainable_params": used,
-                                     "budget_used": used / budget, "schedule": schedule.to_dict(), "prior_loss": prior,
+                                     "floor": [u.name for u in floor], "floor_params": total_budget - budget,
+                                     "budget_used": used / total_budget, "schedule": schedule.to_dict(), "prior_loss": prior,
                                      "rounds_not_learned": _rounds_not_learned(out / "trace.jsonl")})
     return result
+
+
+def _floor(cfg, space: list[Unit], num_layers: int, probe, budget: int) -> list[Unit]:
+    """The units of `search.floor`: in every configuration, never scored or pruned. The search places
+    the rest of the budget (docs/method-notes.md, "A floor")."""
+    if not cfg.floor:
+        return []
+    floor = search_space(cfg.floor, num_layers)
+    both = sorted({u.key for u in set(floor) & set(space)})
+    if both:
+        raise UserError(f"--floor and --space both name {', '.join(both)}; a unit is either kept always (floor) or searched "
+                        "(space): remove it from one, or give the floor another size (e.g. lora-1 under a lora-4 space)")
+    params = sum(probe.param_count(u) for u in floor)
+    if params >= budget:
+        raise UserError(f"--floor takes {params:,} params, which leaves nothing of the budget {budget:,} to search; "
+                        "raise --budget or use a smaller floor (e.g. lora-1 on fewer targets)")
+    return floor
 
 
 def _final_examples(session) -> int:
