@@ -82,6 +82,27 @@ def test_worked_example_two_partitions_with_tied_set():
     assert prune_order(probs) == sorted(order, key=lambda u: -expected[u])
 
 
+def test_coverage_ranks_prune_each_criterion_in_proportion_to_the_units_it_ranks():
+    # 30 units ranked by `weight` (partition "big"), 6 by `taylor` (partition "small"): both
+    # criteria spread their scores alike, so neither partition's units deserve pruning more
+    big = [Unit(i, "lora", 4) for i in range(30)]
+    small = [Unit(i, "lora", 8) for i in range(6)]
+    raw = {"weight": {u: 1.0 + i for i, u in enumerate(big)}, "taylor": {u: 1.0 + 5 * i for i, u in enumerate(small)}}
+    strategy = {"lora-4": ["weight"], "lora-8": ["taylor"]}
+
+    def first_eight(coverage):
+        logits = hybrid_logits(raw, strategy, fam, big + small, coverage_ranks=coverage)
+        return Counter(u.family for u in prune_order(pruning_probabilities(logits))[:8])
+
+    assert first_eight(False) == {"lora-4": 5, "lora-8": 3}  # as the paper's rank weight: the small partition loses units as fast
+    assert first_eight(True) == {"lora-4": 7, "lora-8": 1}  # in proportion: 8 x 6/36 = 1.3
+    # where one criterion ranks every alive unit, the stretched rank is the rank itself
+    one = {"lora-4": ["weight"], "lora-8": ["weight"]}
+    raw_one = {"weight": {u: 1.0 + i for i, u in enumerate(big + small)}}
+    assert hybrid_logits(raw_one, one, fam, big + small, coverage_ranks=True) == pytest.approx(
+        hybrid_logits(raw_one, one, fam, big + small))
+
+
 def test_tau_changes_rank_weight():
     u0, u1 = Unit(0, "lora", 8), Unit(1, "lora", 8)
     raw = {"gradient": {u0: 0.1, u1: 0.2}}

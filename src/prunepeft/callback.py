@@ -75,7 +75,7 @@ class PrunePEFTCallback(TrainerCallback):
 
     def __init__(self, supernet, *, budget=None, prune_per_round: int = 4, strategy: str = "hybrid", search_fraction: float = 0.3,
                  warmup_steps: int | None = None, round_steps: int | None = None, tau: float = 3.0, threshold: float = 1e-3,
-                 fair_scores: bool = True, seed: int = 42):
+                 fair_scores: bool = True, coverage_ranks: bool = False, seed: int = 42):
         from prunepeft.search.budget import parse_budget
         from prunepeft.search.loop import STRATEGIES
 
@@ -95,6 +95,7 @@ class PrunePEFTCallback(TrainerCallback):
         self.k, self.strategy_name, self.search_fraction = prune_per_round, strategy, search_fraction
         self.warmup_steps, self.round_steps = warmup_steps, round_steps
         self.tau, self.threshold, self.fair, self.seed = tau, threshold, fair_scores, seed
+        self.coverage_ranks = coverage_ranks
         self.sizes = {u: supernet.param_count(u) for u in supernet.alive}
         self.partition = partial(_partition, num_layers=supernet.arch.num_layers, use_blocks=strategy != "hybrid-global")
         self.strategy: dict | None = None
@@ -207,7 +208,8 @@ class PrunePEFTCallback(TrainerCallback):
             order = random_order(alive, self.seed * 1000 + len(self.trace))
         else:
             scores = _scores(stats, {s for ss in self.strategy.values() for s in ss}, self.threshold, f"callback round {len(self.trace) + 1}")
-            order = prune_order(pruning_probabilities(hybrid_logits(scores, self.strategy, self.partition, alive, self.tau, fair=self.fair)))
+            order = prune_order(pruning_probabilities(hybrid_logits(scores, self.strategy, self.partition, alive, self.tau, fair=self.fair,
+                                                                             coverage_ranks=self.coverage_ranks)))
         pruned = _choose_pruned(order, self.sizes, alive, self.budget, limit)
         for unit in pruned:
             self._remove(unit, optimizer)

@@ -54,6 +54,8 @@ class SearchConfig:
     strategy_from: str | None = field(default=None, metadata={"help": "run folder (or strategy.json) whose strategy to reuse; skips the warm-up"})
     tau: float = field(default=3.0, metadata={"help": "how many top-ranked units per criterion weigh in the hybrid score (sigmoid(tau - rank), Eq. 1)"})
     threshold: float = field(default=1e-3, metadata={"help": "t of the 'threshold' criterion"})
+    coverage_ranks: bool = field(default=False, metadata={"help": "Eq. 1: stretch each criterion's ranks to the number of alive units, so a "
+                                                                 "criterion that ranks few units does not prune them as fast as one that ranks many"})
     fair_scores: bool = field(default=True, metadata={"help": "compare each unit's scores with its peers' (same kind, size, target) before ranking across groups"})
     fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset, one warm-up "
                                                            "turn and as many rounds as low_fidelity_cost pays for (at least 3)"})

@@ -15,6 +15,11 @@ Definitions (all over the ALIVE units only):
   the criterion then expresses no preference, and the rank weight alone orders them.
 - k_s(m) = sigmoid(tau - rank_s(m)), tau = 3 as in the authors' code (the paper writes
   sigmoid(rank), which would weight the LEAST prunable units most).
+  With `coverage_ranks`, rank_s(m) is first stretched to the scale of all alive units:
+  (rank + 0.5) * n / |U_s| - 0.5 (n alive units; equal to rank where s ranks them all). Unscaled,
+  each criterion's top ~tau units weigh alike however few units it ranks, so a block whose
+  criterion no other block shares loses units as fast as the blocks sharing one criterion
+  together (docs/method-notes.md, "Eq. 1").
 - logit(m) = mean over s in S_P(m) of k_s(m) * z_s(m)   (S_P deduplicated, order kept).
 - p(m) = softmax over all alive units of logit(m).
 
@@ -76,6 +81,7 @@ def hybrid_logits(
     alive: list[Unit],
     tau: float = DEFAULT_TAU,
     fair: bool = False,
+    coverage_ranks: bool = False,
 ) -> dict[Unit, float]:
     """Eq. 1 logits for every alive unit (see the module docstring for the exact definition).
 
@@ -114,8 +120,9 @@ def hybrid_logits(
         order = sorted(members, key=lambda m: (-q[m], m))
         lo, hi = min(q.values()), max(q.values())
         span = hi - lo
+        stretch = len(units) / len(order) if coverage_ranks else 1.0
         weighted[s] = {
-            m: sigmoid(tau - rank) * ((q[m] - lo) / span if span > 0 else 1.0)
+            m: sigmoid(tau - ((rank + 0.5) * stretch - 0.5)) * ((q[m] - lo) / span if span > 0 else 1.0)
             for rank, m in enumerate(order)
         }
 
