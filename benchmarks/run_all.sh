@@ -246,3 +246,10 @@ for t in rte sst2 movie; do
 done
 python benchmarks/quality.py --tasks sst2 qnli rte movie --methods "${M7[@]}" --seeds 1 2 3 "${W7[@]}" --report-only \
   --runs-from benchmarks/results/{all-tasks,qnli,rte,sst2,movie}-eec87d3/quality.json --out benchmarks/results/all-tasks-eec87d3
+
+# a floor of LoRA r=1 on every linear, the search placing the rest (2026-12-05, a worktree of 1e41175, two lanes;
+# QNLI seed 3 was stopped in its final training to free a lane for the coverage-rank runs below)
+WF=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/floor --set 'search.floor=lora-1:q,k,v,o,ffn_in,ffn_out')
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WF[@]}" --out /work/logs/floor-qnli-s2
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WF[@]}" --out /work/logs/floor-sst2
+python benchmarks/quality.py --tasks sst2 qnli --methods prunepeft --seeds 1 2 3 "${WF[@]}" --report-only --out benchmarks/results/floor
