@@ -253,3 +253,8 @@ WF=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/floor --se
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WF[@]}" --out /work/logs/floor-qnli-s2
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WF[@]}" --out /work/logs/floor-sst2
 python benchmarks/quality.py --tasks sst2 qnli --methods prunepeft --seeds 1 2 3 "${WF[@]}" --report-only --out benchmarks/results/floor
+
+# kept units per partition: alone on a criterion or sharing it, from the search folders above (trains nothing;
+# run in /work/bench, 2026-12-05; results/block-survival/)
+(cd /work/bench && python "$OLDPWD/benchmarks/block_survival.py" floor/*/prunepeft/seed* w6/*/prunepeft*/seed* mix/*/prunepeft/seed* \
+  --out "$OLDPWD/benchmarks/results/block-survival")

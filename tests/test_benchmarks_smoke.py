@@ -246,3 +246,24 @@ def test_config_structure_finds_a_count_that_explains_the_score(tmp_path):
     bad = subprocess.run([sys.executable, str(BENCH / "config_structure.py"), "--runs", str(tmp_path / "nothing*"), "--out",
                           str(tmp_path / "x")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no folder matches" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_block_survival_counts_kept_units_by_partition(tmp_path):
+    """A partition alone on its criterion that loses every unit shows below its proportional share."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    strategy = {"lora-4/b0": ["taylor"], "lora-4/b1": ["weight"], "lora-4/b2": ["weight"], "lora-4/b3": ["weight"]}
+    (run_dir / "strategy.json").write_text(json.dumps({"strategy": strategy}))
+    space = [f"lora-4:{t}@{layer}" for layer in range(6) for t in "qv"]  # 6 layers: blocks 0 | 1-2 | 3-4 | 5
+    last = {"alive": space[:2] + space[4:], "pruned": space[:2] + space[4:6]}  # layer 1, then layers 0 and 2 go
+    (run_dir / "trace.jsonl").write_text(json.dumps({"alive": space, "pruned": space[2:4]}) + "\n" + json.dumps(last) + "\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(BENCH / "block_survival.py"), str(run_dir), "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    payload, md = json.loads((out / "block_survival.json").read_text()), (out / "block_survival.md").read_text()
+    kept = {r["partition"]: r["kept"] for r in payload["rows"]}
+    assert kept == {"lora-4/b0": 0, "lora-4/b1": 0, "lora-4/b2": 4, "lora-4/b3": 2}
+    assert payload["summary"]["alone"]["kept"] == 0 and payload["summary"]["shared"]["kept"] == 6
+    assert payload["summary"]["alone"]["mean_relative_share"] == 0.0
+    assert "criterion alone" in md
