@@ -93,11 +93,14 @@ def _check_search(s) -> None:
     from prunepeft.hybrid.warmup import load_strategy
     from prunepeft.search.budget import parse_budget
     from prunepeft.search.loop import STRATEGIES
-    from prunepeft.space.units import parse_space
+    from prunepeft.space.units import Unit, parse_space
 
-    parse_space(s.space)
+    space = parse_space(s.space)
     if s.floor:
-        parse_space(s.floor)
+        both = sorted(Unit(0, *item).key for item in set(parse_space(s.floor)) & set(space))
+        if both:
+            raise UserError(f"--floor and --space both name {', '.join(both)}; a unit is either kept always (floor) or searched "
+                            "(space): remove it from one, or give the floor another size (e.g. lora-1 under a lora-4 space)")
     parse_budget(s.budget, 1)  # the format only; the size is checked against the model later
     if s.strategy_from:  # its file, before the shared turn trains; its partitions are checked against the model later
         load_strategy(s.strategy_from)

@@ -138,7 +138,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     space = search_space(cfg.space, num_layers)
     sizes = {u: probe.param_count(u) for u in space}
     total_budget = parse_budget(cfg.budget, probe.backbone_params())
-    floor = _floor(cfg, space, num_layers, probe, total_budget)
+    floor = _floor(cfg, num_layers, probe, total_budget)
     budget = total_budget - sum(probe.param_count(u) for u in floor)  # what the search places
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
@@ -283,16 +283,13 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     return result
 
 
-def _floor(cfg, space: list[Unit], num_layers: int, probe, budget: int) -> list[Unit]:
+def _floor(cfg, num_layers: int, probe, budget: int) -> list[Unit]:
     """The units of `search.floor`: in every configuration, never scored or pruned. The search places
-    the rest of the budget (docs/method-notes.md, "A floor")."""
+    the rest of the budget (docs/method-notes.md, "A floor"). A floor unit that is also in the space
+    was refused with the rest of the settings (validate.py)."""
     if not cfg.floor:
         return []
     floor = search_space(cfg.floor, num_layers)
-    both = sorted({u.key for u in set(floor) & set(space)})
-    if both:
-        raise UserError(f"--floor and --space both name {', '.join(both)}; a unit is either kept always (floor) or searched "
-                        "(space): remove it from one, or give the floor another size (e.g. lora-1 under a lora-4 space)")
     params = sum(probe.param_count(u) for u in floor)
     if params >= budget:
         raise UserError(f"--floor takes {params:,} params, which leaves nothing of the budget {budget:,} to search; "
