@@ -258,3 +258,12 @@ python benchmarks/quality.py --tasks sst2 qnli --methods prunepeft --seeds 1 2 3
 # run in /work/bench, 2026-12-05; results/block-survival/)
 (cd /work/bench && python "$OLDPWD/benchmarks/block_survival.py" floor/*/prunepeft/seed* w6/*/prunepeft*/seed* mix/*/prunepeft/seed* \
   --out "$OLDPWD/benchmarks/results/block-survival")
+
+# Eq. 1's rank weight stretched to the units a criterion ranks (2026-12-05, a worktree of 47fa281, two lanes),
+# then the table (results/coverage-ranks/) and the kept units per partition of these searches
+WC=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/cov --set search.coverage_ranks=true)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WC[@]}" --out /work/logs/cov-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WC[@]}" --out /work/logs/cov-qnli-s3
+for s in 1 2 3; do python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds $s "${WC[@]}" --out /work/logs/cov-sst2-s$s; done
+python benchmarks/quality.py --tasks sst2 qnli --methods prunepeft --seeds 1 2 3 "${WC[@]}" --report-only --out benchmarks/results/coverage-ranks
+(cd /work/bench && python "$OLDPWD/benchmarks/block_survival.py" cov/*/prunepeft/seed* --out "$OLDPWD/benchmarks/results/block-survival-coverage")
