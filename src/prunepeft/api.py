@@ -88,7 +88,7 @@ def make_config(config: RunConfig | str | Path | None = None, **overrides) -> Ru
         if "." not in dotted and dotted not in leaves:
             raise UserError(f"unknown setting {key!r}; settings are config keys such as budget, space, seed, learning_rate "
                             "(see `prunepeft config` for all)")
-        if dotted in ("space", "search.space", "floor", "search.floor", "compare", "text_columns", "data.text_columns") and isinstance(value, str):
+        if dotted in ("space", "search.space", "compare", "text_columns", "data.text_columns") and isinstance(value, str):
             value = value.split()
         if dotted in ("budget", "search.budget") and isinstance(value, (int, float)):
             value = str(value)

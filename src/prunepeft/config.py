@@ -147,7 +147,9 @@ def _coerce(value, type_name: str, name: str):
             # YAML 1.1 reads 5e-4 as a string: numbers in a dict of rates must be floats
             return {k: float(v) if isinstance(v, (int, float, str)) and _is_number(v) else v for k, v in value.items()}
     except (ValueError, TypeError, yaml.YAMLError):
-        raise UserError(f"cannot read {name}={value!r} as {base}") from None
+        hint = {"bool": "true or false", "int": "a whole number", "float": "a number",
+                "dict": "a mapping such as {adapter:5e-4}"}.get(base, f"a {base}")
+        raise UserError(f"cannot read {name}={value!r} as {base}; give {hint}") from None
     return value
 
 

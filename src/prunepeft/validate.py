@@ -97,7 +97,7 @@ def _check_search(s) -> None:
 
     space = parse_space(s.space)
     if s.floor:
-        both = sorted(Unit(0, *item).key for item in set(parse_space(s.floor)) & set(space))
+        both = sorted(Unit(0, *item).key for item in set(parse_space(s.floor, '--floor')) & set(space))
         if both:
             raise UserError(f"--floor and --space both name {', '.join(both)}; a unit is either kept always (floor) or searched "
                             "(space): remove it from one, or give the floor another size (e.g. lora-1 under a lora-4 space)")

@@ -138,8 +138,12 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     space = search_space(cfg.space, num_layers)
     sizes = {u: probe.param_count(u) for u in space}
     total_budget = parse_budget(cfg.budget, probe.backbone_params())
-    floor = _floor(cfg, num_layers, probe, total_budget)
-    budget = total_budget - sum(probe.param_count(u) for u in floor)  # what the search places
+    floor = search_space(cfg.floor, num_layers, "--floor") if cfg.floor else []
+    floor_params = sum(probe.param_count(u) for u in floor)
+    if floor and floor_params >= total_budget:
+        raise UserError(f"--floor takes {floor_params:,} params, which leaves nothing of the budget {total_budget:,} to search; "
+                        "raise --budget or use a smaller floor (e.g. lora-1 on fewer targets)")
+    budget = total_budget - floor_params  # what the search places (docs/method-notes.md, "A floor")
     partition = partial(partition_of, num_layers=num_layers, use_blocks=cfg.strategy != "hybrid-global")
     if cfg.strategy != "none":
         check_budget(budget, list(sizes.values()), cfg.budget)
@@ -181,7 +185,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
         return sum(sizes[u] for u in supernet.alive)
 
     if floor:
-        log(f"floor: {len(floor)} units kept in every configuration take {total_budget - budget:,} of the {total_budget:,} budget")
+        log(f"floor: {len(floor)} units kept in every configuration take {floor_params:,} of the {total_budget:,} budget")
     log(f"search: {len(space)} units, {sum(sizes.values()):,} params -> budget {budget:,}; strategy {cfg.strategy}; {schedule.k} units "
         f"pruned per round; "
         f"{schedule.planned_examples:,} training examples planned (search cost {cfg.low_fidelity_cost if low else cfg.search_cost:g}"
@@ -267,7 +271,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     added = fill_budget(supernet.alive, pruned_rounds, sizes, budget) if cfg.strategy != "none" else []
     searched = sorted(set(supernet.alive) | set(added))
     units = sorted(set(searched) | set(floor))
-    used = sum(sizes[u] for u in searched) + total_budget - budget
+    used = sum(sizes[u] for u in searched) + floor_params
     if added:
         log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {total_budget:,} params")
     ties = tie_share(strategy) if cfg.strategy in ("hybrid", "hybrid-global") else None
@@ -277,24 +281,10 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
                        "trainable_params": used, "strategy": cfg.strategy})
     write_json(out / "search.json", {**result.cost_metrics(), "budget": total_budget, "space_params": sum(sizes.values()),
                                      "space_units": len(space), "units": [u.name for u in units], "trainable_params": used,
-                                     "floor": [u.name for u in floor], "floor_params": total_budget - budget,
+                                     "floor": [u.name for u in floor], "floor_params": floor_params,
                                      "budget_used": used / total_budget, "schedule": schedule.to_dict(), "prior_loss": prior,
                                      "rounds_not_learned": _rounds_not_learned(out / "trace.jsonl")})
     return result
-
-
-def _floor(cfg, num_layers: int, probe, budget: int) -> list[Unit]:
-    """The units of `search.floor`: in every configuration, never scored or pruned. The search places
-    the rest of the budget (docs/method-notes.md, "A floor"). A floor unit that is also in the space
-    was refused with the rest of the settings (validate.py)."""
-    if not cfg.floor:
-        return []
-    floor = search_space(cfg.floor, num_layers)
-    params = sum(probe.param_count(u) for u in floor)
-    if params >= budget:
-        raise UserError(f"--floor takes {params:,} params, which leaves nothing of the budget {budget:,} to search; "
-                        "raise --budget or use a smaller floor (e.g. lora-1 on fewer targets)")
-    return floor
 
 
 def _final_examples(session) -> int:

@@ -81,33 +81,33 @@ class Unit:
             raise UserError(f"bad unit name {name!r}: the form is kind-size[:target]@layer, e.g. lora-8:q@3") from None
 
 
-def parse_space_entry(text: str) -> list[tuple[str, int, str]]:
+def parse_space_entry(text: str, flag: str = "--space") -> list[tuple[str, int, str]]:
     """'lora-4:q,k' -> [('lora', 4, 'q'), ('lora', 4, 'k')] (kind, size, target per unit of a layer)."""
     family, _, targets = str(text).strip().partition(":")
     kind, sep, size = family.rpartition("-")
     if not sep or kind not in KINDS:
-        raise UserError(f"search space entry {text!r}: unknown unit kind {kind or family!r}; an entry is KIND-SIZE[:TARGETS] "
+        raise UserError(f"{flag} entry {text!r}: unknown unit kind {kind or family!r}; an entry is KIND-SIZE[:TARGETS] "
                         f"with KIND in {', '.join(KINDS)}, e.g. lora-4:q,k,v,o,ffn_in,ffn_out or adapter-16")
     try:
         value = int(size)
     except ValueError:
-        raise UserError(f"search space entry {text!r}: size {size!r} is not an integer") from None
+        raise UserError(f"{flag} entry {text!r}: size {size!r} is not an integer") from None
     parts = [t.strip() for t in targets.split(",")] if targets else [""]
     if targets and not all(parts):
-        raise UserError(f"search space entry {text!r} has an empty target; list targets like q,k,v")
+        raise UserError(f"{flag} entry {text!r} has an empty target; list targets like q,k,v")
     return [(kind, value, Unit(0, kind, value, t).target) for t in parts]
 
 
-def parse_space(entries) -> list[tuple[str, int, str]]:
-    """All (kind, size, target) of a --space list; the same unit named twice is an error."""
-    out = [item for entry in entries for item in parse_space_entry(entry)]
+def parse_space(entries, flag: str = "--space") -> list[tuple[str, int, str]]:
+    """All (kind, size, target) of a --space (or --floor) list; the same unit named twice is an error."""
+    out = [item for entry in entries for item in parse_space_entry(entry, flag)]
     seen = set()
     for item in out:
         if item in seen:
-            raise UserError(f"--space names {Unit(0, *item).key} twice; list each kind-size:target once")
+            raise UserError(f"{flag} names {Unit(0, *item).key} twice; list each kind-size:target once")
         seen.add(item)
     if not out:
-        raise UserError("--space is empty; give at least one entry such as lora-4:q,v")
+        raise UserError(f"{flag} is empty; give at least one entry such as lora-4:q,v")
     return out
 
 
@@ -115,9 +115,9 @@ def everywhere(kind: str, size: int, num_layers: int, target: str = "") -> list[
     return [Unit(layer, kind, size, target) for layer in range(num_layers)]
 
 
-def search_space(entries, num_layers: int) -> list[Unit]:
-    """Every unit of a --space list in every layer, in the search's (sorted) order."""
-    return sorted(u for kind, size, target in parse_space(entries) for u in everywhere(kind, size, num_layers, target))
+def search_space(entries, num_layers: int, flag: str = "--space") -> list[Unit]:
+    """Every unit of a --space (or --floor) list in every layer, in the search's (sorted) order."""
+    return sorted(u for kind, size, target in parse_space(entries, flag) for u in everywhere(kind, size, num_layers, target))
 
 
 def save_configuration(units, path: Path, extra: dict | None = None) -> None:
