@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from tiny_model import GLUE, make_tiny_bert_dir
 
 from prunepeft.cli import main
@@ -196,6 +198,26 @@ def test_floor_units_are_in_every_configuration_and_the_search_places_the_rest(t
     metrics = json.loads((out / "metrics.json").read_text())
     assert search["trainable_params"] == metrics["trainable_params"] <= 2000
     assert metrics["trainable_params"] >= 512 + trace[-1]["trainable_params"]  # the floor, the survivors and the fill
+
+
+def test_warm_started_run_starts_the_survivors_from_the_search(tiny_dir, tmp_path):
+    out = tmp_path / "warm"
+    args = search_args(tiny_dir, out, "--num-train-epochs", "1", "--set", "search.warm_start=true")
+    args[0] = "run"
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    survivors = {u for u in json.loads((out / "search_state.json").read_text())["alive"]}
+    assert metrics["warm_started_units"] == len(survivors) == metrics["num_units"] - metrics["fill_units"] > 0
+    cold = tmp_path / "cold"
+    args = search_args(tiny_dir, cold, "--num-train-epochs", "1")
+    args[0] = "run"
+    assert main(args) == 0
+    assert json.loads((cold / "metrics.json").read_text())["warm_started_units"] is None
+    # the same search, units and training data order: only the start differs, so only the weights do
+    assert (cold / "configuration.json").read_text() == (out / "configuration.json").read_text()
+    warm_w, cold_w = load_file(str(out / "weights.safetensors")), load_file(str(cold / "weights.safetensors"))
+    assert warm_w.keys() == cold_w.keys()
+    assert any(not torch.equal(warm_w[k], cold_w[k]) for k in warm_w if k.split(".")[0] in survivors)
 
 
 def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):

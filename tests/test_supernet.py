@@ -188,6 +188,32 @@ def test_unit_state_dict_round_trip(case):
         other.load_unit_state_dict(state)
 
 
+def test_warm_start_copies_the_survivors_and_the_head_and_leaves_new_units_fresh(bert_case):
+    src = bert_case.supernet()
+    for unit in MIXED:
+        src.add(unit)
+    bert_case.perturb_units(src, scale=0.2)
+    bert_case.perturb([p for head in src.arch.head for p in src.model.get_submodule(head).parameters()], scale=0.2)
+    survivors = [Unit(0, "lora", 4), Unit(1, "dora", 2), Unit(1, "adapter", 4)]
+    for unit in set(MIXED) - set(survivors):
+        src.remove(unit)
+    state = {**src.unit_state_dict(), **src.head_state_dict()}
+
+    new = Unit(2, "lora", 4)  # given back by the fill, or a floor unit: never in the search's end state
+    dst = bert_case.supernet()
+    for unit in [*survivors, new]:
+        dst.add(unit)
+    fresh = {n: p.detach().clone() for n, p in dst.unit_named_parameters(new)}
+    assert sorted(dst.warm_start(state)) == sorted(survivors)
+    for unit in survivors:
+        for n, p in dst.unit_named_parameters(unit):
+            assert torch.equal(p, state[n])
+    for n, p in dst.unit_named_parameters(new):
+        assert torch.equal(p, fresh[n])
+    for key, tensor in dst.head_state_dict().items():
+        assert torch.equal(tensor, state[key])
+
+
 # ---- statistics ---------------------------------------------------------------------------
 STAT_UNITS = [Unit(0, "lora", 4), Unit(0, "parallel-adapter", 4), Unit(1, "dora", 2), Unit(1, "adapter", 8)]
 SILENT = Unit(1, "lora", 4)  # left at init (B = 0): adds exactly nothing

@@ -276,7 +276,8 @@ def _trained(session, metrics: dict, supernet, run_dir, units) -> Result:
 
 def run(data=None, *, model=None, tokenizer=None, config: RunConfig | str | None = None, output_dir=None,
         resume: bool = False, report_to=None, compare=None, **overrides) -> Result:
-    """Search, retrain the found configuration from scratch, evaluate it on dev; `compare=[methods]`
+    """Search, retrain the found configuration (from scratch, or from the search's weights with
+    search.warm_start), evaluate it on dev; `compare=[methods]`
     also trains those baselines at the same budget (their metrics in `result.compare`)."""
     from prunepeft.train.fixed import fit_configuration
 
@@ -284,7 +285,8 @@ def run(data=None, *, model=None, tokenizer=None, config: RunConfig | str | None
     if compare is not None:
         cfg.compare = [compare] if isinstance(compare, str) else list(compare)
     with _searched(cfg, "run", data, model, tokenizer, output_dir, resume, report_to) as (session, found, tracking, out, kept):
-        metrics, supernet = fit_configuration(session, found.units, out, extra_metrics=found.cost_metrics(), on_epoch=tracking.on_epoch)
+        metrics, supernet = fit_configuration(session, found.units, out, extra_metrics=found.cost_metrics(), on_epoch=tracking.on_epoch,
+                                              warm=found.weights if cfg.search.warm_start else None)
         tracking.final(metrics)
         baselines = {}
         for method in cfg.compare:

@@ -66,6 +66,8 @@ class SearchConfig:
                                                                       "this x the final training's learning rates"})
     learned_ratio: float = field(default=0.95, metadata={"help": "no unit is scored before the training loss is below this x the label-prior loss"})
     reinit: str = field(default="keep", metadata={"help": "keep the trained weights between rounds, or reinit (Eqs. 4-5)"})
+    warm_start: bool = field(default=False, metadata={"help": "run: the final training starts the units that survived the search, and the "
+                                                            "head, from their search weights (given-back and floor units start fresh)"})
     eval_rounds: bool = field(default=False, metadata={"help": "evaluate the supernet on dev after every round (for the trace; not search cost)"})
 
     def turns(self) -> int:

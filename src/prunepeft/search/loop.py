@@ -65,6 +65,7 @@ class SearchResult:
     filled: int = 0  # units given back by the fill
     budget: int = 0
     used: int = 0  # unit parameters of the configuration
+    weights: dict | None = None  # the surviving units' and the head's tensors at the search's end (for a warm start)
 
     def cost_metrics(self) -> dict:
         return {"search_seconds": self.warmup_seconds + self.rounds_seconds, "warmup_seconds": self.warmup_seconds,
@@ -276,7 +277,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
         log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {total_budget:,} params")
     ties = tie_share(strategy) if cfg.strategy in ("hybrid", "hybrid-global") else None
     result = SearchResult(units, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)), seen, ties,
-                          len(added), total_budget, used)
+                          len(added), total_budget, used, {**supernet.unit_state_dict(), **supernet.head_state_dict()})
     save_configuration(units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": total_budget,
                        "trainable_params": used, "strategy": cfg.strategy})
     write_json(out / "search.json", {**result.cost_metrics(), "budget": total_budget, "space_params": sum(sizes.values()),

@@ -181,6 +181,21 @@ class Supernet:
             for n, p in expected.items():
                 p.copy_(state[n])
 
+    def warm_start(self, state: dict[str, torch.Tensor]) -> list[Unit]:
+        """Copy the head and every alive unit whose tensors `state` holds (same name and shape, as a
+        search's end state does for its survivors); the other units keep their fresh initialisation.
+        Returns the units copied."""
+        copied = []
+        with torch.no_grad():
+            for unit in self.alive:
+                named = self.unit_named_parameters(unit)
+                if all(n in state and state[n].shape == p.shape for n, p in named):
+                    for n, p in named:
+                        p.copy_(state[n])
+                    copied.append(unit)
+        self.load_head_state_dict(state)
+        return copied
+
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         return {f"head.{head}.{name}": p.detach().cpu().clone()  # a snapshot, as unit_state_dict
                 for head in self.arch.head for name, p in self.model.get_submodule(head).named_parameters()}

@@ -52,14 +52,18 @@ def train_configuration(session, units, out_dir: Path, *, full: bool = False, ex
 
 
 def fit_configuration(session, units, out_dir: Path, *, full: bool = False, extra_metrics: dict | None = None,
-                      on_epoch=None) -> tuple[dict, Supernet]:
-    """Train `units` from a fresh initialisation, evaluate on dev, write the run folder. Returns (metrics,
-    the trained supernet, in eval mode); `on_epoch(record)` also gets each epoch's record (for trackers)."""
+                      on_epoch=None, warm: dict | None = None) -> tuple[dict, Supernet]:
+    """Train `units` from a fresh initialisation (or, for the units and head whose tensors `warm` holds, from
+    those), evaluate on dev, write the run folder. Returns (metrics, the trained supernet, in eval mode);
+    `on_epoch(record)` also gets each epoch's record (for trackers)."""
     cfg = session.cfg
     out_dir = Path(out_dir)
     write_json(out_dir / "config.json", to_dict(cfg))
     supernet = session.build_supernet(units, stage=STAGE_FINAL)
     supernet.train_backbone = full
+    warm_units = supernet.warm_start(warm) if warm is not None else []
+    if warm is not None:
+        log.info(f"warm start: the head and {len(warm_units)} of {len(supernet.alive)} units start from the search's weights")
     log_path = out_dir / "epochs.jsonl"
     remove(log_path)
     accounting = parameter_accounting(supernet)
@@ -103,6 +107,7 @@ def fit_configuration(session, units, out_dir: Path, *, full: bool = False, extr
         "seconds": seconds,
         "train_seconds": train_seconds,
         "seed": cfg.seed,
+        "warm_started_units": len(warm_units) if warm is not None else None,
     }
     metrics.update(extra_metrics or {})
     if "search_seconds" in metrics:
