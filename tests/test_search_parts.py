@@ -47,6 +47,26 @@ def test_fair_scores_compare_units_with_their_peers():
     assert q[lora[0]] == pytest.approx(-math.log(1.0 / 0.95), rel=1e-5)
 
 
+def test_fair_layers_remove_the_depth_trend_and_keep_what_is_left():
+    """Scores = a layer's scale x a target's scale x the unit's own merit. Across layers (the default
+    peers) the whole low-scale last layer goes first; with the layer's scale removed as well, the
+    units of least merit go first, wherever they sit."""
+    layer_scale = {0: 1.0, 1: 1.0, 2: 0.9, 3: 0.2}  # the last layer: gradient through one position
+    target_scale = {"q": 1.0, "v": 3.0, "ffn_out": 0.1}
+    weak = {Unit(0, "lora", 4, "v"), Unit(2, "lora", 4, "q")}
+    raw = {Unit(layer, "lora", 4, t): ls * ts * (0.25 if Unit(layer, "lora", 4, t) in weak else 1.0)
+           for layer, ls in layer_scale.items() for t, ts in target_scale.items()}
+
+    def first(fair, n):
+        q = relative_prunability("weight", raw, layers=fair == "layers")
+        return set(sorted(q, key=lambda u: -q[u])[:n])
+
+    assert first(True, 3) == {Unit(3, "lora", 4, t) for t in target_scale}
+    assert first("layers", 2) == weak
+    probs = pruning_probabilities(hybrid_logits({"weight": raw}, {"all": ["weight"]}, lambda u: "all", list(raw), fair="layers"))
+    assert set(prune_order(probs)[:2]) == weak
+
+
 def test_removal_is_compared_across_targets_not_with_peers():
     """'removal' is in units of the loss: the search may prefer one target over another. Peer-relative,
     each target's median unit would score alike and every target keep its share of the space."""

@@ -57,6 +57,8 @@ class SearchConfig:
     coverage_ranks: bool = field(default=False, metadata={"help": "Eq. 1: stretch each criterion's ranks to the number of alive units, so a "
                                                                  "criterion that ranks few units does not prune them as fast as one that ranks many"})
     fair_scores: bool = field(default=True, metadata={"help": "compare each unit's scores with its peers' (same kind, size, target) before ranking across groups"})
+    fair_layers: bool = field(default=False, metadata={"help": "with fair_scores: also remove each layer's common scale (median polish "
+                                                              "over layer x target), so depth does not decide which units go"})
     fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset, one warm-up "
                                                            "turn and as many rounds as low_fidelity_cost pays for (at least 3)"})
     warmup_samples: int = field(default=256, metadata={"help": "size of the stratified compact subset d"})
@@ -69,6 +71,10 @@ class SearchConfig:
     warm_start: bool = field(default=False, metadata={"help": "run: the final training starts the units that survived the search, and the "
                                                             "head, from their search weights (given-back and floor units start fresh)"})
     eval_rounds: bool = field(default=False, metadata={"help": "evaluate the supernet on dev after every round (for the trace; not search cost)"})
+
+    def fairness(self) -> bool | str:
+        """The `fair` argument of criteria/fair.py::oriented: False, True, or "layers"."""
+        return "layers" if self.fair_scores and self.fair_layers else self.fair_scores
 
     def turns(self) -> int:
         """Warm-up turns per criterion: `warmup_turns`, or by default 2 (1 at low fidelity, whose cost

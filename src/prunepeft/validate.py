@@ -117,6 +117,9 @@ def _check_search(s) -> None:
     _number("search.learned_ratio", s.learned_ratio, low=0, high=1)
     _number("search.learning_rate_scale", s.learning_rate_scale, low=0)
     _choice("search.reinit", s.reinit, ("keep", "reinit"))
+    if s.fair_layers and not s.fair_scores:
+        raise UserError("search.fair_layers=true refines search.fair_scores, which is false; set search.fair_scores=true too, "
+                        "or drop search.fair_layers")
 
 
 def validate_config(cfg) -> None:

@@ -80,7 +80,7 @@ def hybrid_logits(
     partition: Callable[[Unit], str],
     alive: list[Unit],
     tau: float = DEFAULT_TAU,
-    fair: bool = False,
+    fair: bool | str = False,
     coverage_ranks: bool = False,
 ) -> dict[Unit, float]:
     """Eq. 1 logits for every alive unit (see the module docstring for the exact definition).
@@ -109,7 +109,7 @@ def hybrid_logits(
         if table is None:
             raise ValueError(f"no raw scores for criterion {s!r}, which the hybrid strategy uses")
         q: dict[Unit, float] = {}
-        relative = oriented(s, table, fair=True) if fair else None
+        relative = oriented(s, table, fair=fair) if fair else None
         for m in members:
             if m not in table:
                 raise ValueError(f"criterion {s!r} has no raw score for alive unit {m.name}")

@@ -243,7 +243,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
         if cfg.strategy == "random":
             order, probs = random_order(supernet.alive, session.cfg.seed * 1000 + rnd), {}
         else:
-            probs = pruning_probabilities(hybrid_logits(scores, strategy, partition, supernet.alive, cfg.tau, fair=cfg.fair_scores,
+            probs = pruning_probabilities(hybrid_logits(scores, strategy, partition, supernet.alive, cfg.tau, fair=cfg.fairness(),
                                                               coverage_ranks=cfg.coverage_ranks))
             order = prune_order(probs)
         before = list(supernet.alive)

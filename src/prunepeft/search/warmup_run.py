@@ -17,7 +17,7 @@ from prunepeft.train.loop import seed_everything, train
 STAGE_WARMUP = 100
 
 
-def criterion_order(name: str, stats: dict, threshold: float, fair: bool, where: str = "warm-up") -> list:
+def criterion_order(name: str, stats: dict, threshold: float, fair: bool | str, where: str = "warm-up") -> list:
     """Alive units, most prunable first under one criterion; ties in Unit order. Empty when the
     criterion cannot tell the units apart (all equal, e.g. 'zeros' once no weight is exactly 0):
     pruning by the tie-break alone would put the first layers into F for no reason."""
@@ -61,7 +61,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
     cfg = session.cfg.search
     units_state, head_state = supernet.unit_state_dict(), supernet.head_state_dict()
     lines, examples = [], 0
-    first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fair_scores, "warm-up, shared turn")  # turn 1: every unit alive
+    first_order = criterion_order(name, shared_stats, cfg.threshold, cfg.fairness(), "warm-up, shared turn")  # turn 1: every unit alive
     leaning = mean_percentile(first_order, partition)
     stats, pruned = shared_stats, []
     for turn in range(cfg.turns()):
@@ -75,7 +75,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
                   desc=f"warm-up {name} {turn + 1}/{cfg.turns()}", local=local)
             examples += turn_examples
             stats = supernet.unit_stats()
-        order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fair_scores,
+        order = first_order if turn == 0 else criterion_order(name, {u: stats[u] for u in supernet.alive}, cfg.threshold, cfg.fairness(),
                                                                       f"warm-up turn {turn + 1} of {name}")
         if not order:
             lines.append(f"warm-up {name}: all units score the same in turn {turn + 1}, so it prunes nothing")
@@ -110,7 +110,7 @@ def tie_share(strategy: dict) -> float:
     return sum(len(c) > 1 for c in strategy.values()) / len(strategy) if strategy else 0.0
 
 
-def one_turn_warmup(stats: dict, sizes: dict, partition, budget: int, k: int, threshold: float, fair: bool):
+def one_turn_warmup(stats: dict, sizes: dict, partition, budget: int, k: int, threshold: float, fair: bool | str):
     """The warm-up of `run_warmup` with a single (shared) turn, computed from the statistics alone
     without touching a supernet: each criterion's k most prunable units (fewer where the budget is met
     first) make F. For a search that cannot rewind training, such as inside a user's Trainer
