@@ -46,8 +46,8 @@ def add_work_dir(p: argparse.ArgumentParser) -> None:
                    help=f"one folder per run; finished runs (metrics.json present) are skipped "
                         f"(default {DEFAULT_WORK}; in --smoke a temporary folder)")
     p.add_argument("--report-only", action="store_true", help="train nothing: tabulate the runs already in --work-dir")
-    p.add_argument("--set", dest="extra", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="extra prunepeft config overrides for every run (see `prunepeft config`)")
+    p.add_argument("--set", dest="extra", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="extra prunepeft config overrides for every run (see `prunepeft config`); repeat --set or give several")
 
 
 def set_threads(n: int | None, smoke: bool = False) -> None:

@@ -137,6 +137,16 @@ def test_quality_report_names_the_space_searched():
                                                                "`lora-1:q,v` (`--set`), kept in every configuration")
 
 
+def test_a_repeated_set_keeps_every_override():
+    sys.path.insert(0, str(BENCH))
+    import common
+
+    p = common.parser("test")
+    common.add_work_dir(p)
+    args = p.parse_args(["--set", "search.floor=lora-1:q", "--set", "search.fair_layers=true", "seed=2"])
+    assert args.extra == ["search.floor=lora-1:q", "search.fair_layers=true", "seed=2"]
+
+
 def _summary(scores: dict) -> dict:
     return {m: {"seeds": [1, 2, 3], "scores": list(v), "n": 3, "mean": sum(v) / 3, "std": 0.0, "trainable_params": 1}
             for m, v in scores.items()}
