@@ -267,3 +267,20 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WC[@]
 for s in 1 2 3; do python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds $s "${WC[@]}" --out /work/logs/cov-sst2-s$s; done
 python benchmarks/quality.py --tasks sst2 qnli --methods prunepeft --seeds 1 2 3 "${WC[@]}" --report-only --out benchmarks/results/coverage-ranks
 (cd /work/bench && python "$OLDPWD/benchmarks/block_survival.py" cov/*/prunepeft/seed* --out "$OLDPWD/benchmarks/results/block-survival-coverage")
+
+# the final training warm-started from the search's survivors (2026-12-05, a worktree of ebe0022, two lanes; results/warm-start/)
+WW=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/warm --set search.warm_start=true)
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WW[@]}" --out /work/logs/warm-sst2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WW[@]}" --out /work/logs/warm-qnli
+python benchmarks/quality.py --tasks sst2 qnli --methods prunepeft --seeds 1 2 3 "${WW[@]}" --report-only --out benchmarks/results/warm-start
+
+# the floor, fair scores across layers and stretched ranks together (2026-12-05, a worktree of 8ed22ac, two lanes;
+# results/floor-fair-layers-coverage/), then the kept units per partition of these searches
+WL=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/flc
+    --set 'search.floor=lora-1:q,k,v,o,ffn_in,ffn_out' search.fair_layers=true search.coverage_ranks=true)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WL[@]}" --out /work/logs/flc-qnli
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out /work/logs/flc-sst2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WL[@]}" --out /work/logs/flc-qnli3
+python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out /work/logs/flc-movie
+python benchmarks/quality.py --tasks sst2 qnli movie --methods prunepeft --seeds 1 2 3 "${WL[@]}" --report-only --out benchmarks/results/floor-fair-layers-coverage
+(cd /work/bench && python "$OLDPWD/benchmarks/block_survival.py" flc/*/prunepeft/seed* --out "$OLDPWD/benchmarks/results/block-survival-flc")
