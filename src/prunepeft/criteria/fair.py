@@ -16,8 +16,9 @@ fall furthest below their own peers. Larger q = more prunable, as `prunability`.
 
 With `layers` (search.fair_layers) each layer's common scale is removed as well: within a kind and
 size, q is median-polished over the layer x target grid (Tukey), so a unit is judged against what
-its layer and its target lead one to expect. Scores have a depth trend that is not usefulness: in an
-encoder with a [CLS] head, the last layer's units get gradient through one position only.
+its layer and its target lead one to expect. One source of a depth trend has nothing to do with usefulness: in an
+encoder with a [CLS] head, the last layer's query, output and FFN units get gradient through one
+position only.
 """
 
 from __future__ import annotations
