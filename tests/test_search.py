@@ -35,6 +35,10 @@ def search_args(tiny_dir, out, *extra):
             "--set", "search.learned_ratio=1.0", *extra]  # a tiny random model hardly learns: a lower bar
 
 
+def run_args(tiny_dir, out, *extra):
+    return ["run", *search_args(tiny_dir, out, *extra)[1:]]
+
+
 def trace_without_time(out: Path) -> list[dict]:
     rows = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
     for r in rows:
@@ -184,8 +188,7 @@ def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
 
 def test_floor_units_are_in_every_configuration_and_the_search_places_the_rest(tiny_dir, tmp_path):
     out = tmp_path / "floor"
-    args = search_args(tiny_dir, out, "--floor", "lora-1:q,v", "--num-train-epochs", "1")
-    args[0] = "run"
+    args = run_args(tiny_dir, out, "--floor", "lora-1:q,v", "--num-train-epochs", "1")
     assert main(args) == 0
     floor = {f"lora-1:{t}@{layer}" for t in "qv" for layer in range(4)}  # 8 units of 64 params
     search = json.loads((out / "search.json").read_text())
@@ -202,15 +205,13 @@ def test_floor_units_are_in_every_configuration_and_the_search_places_the_rest(t
 
 def test_warm_started_run_starts_the_survivors_from_the_search(tiny_dir, tmp_path):
     out = tmp_path / "warm"
-    args = search_args(tiny_dir, out, "--num-train-epochs", "1", "--set", "search.warm_start=true")
-    args[0] = "run"
+    args = run_args(tiny_dir, out, "--num-train-epochs", "1", "--set", "search.warm_start=true")
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     survivors = {u for u in json.loads((out / "search_state.json").read_text())["alive"]}
     assert metrics["warm_started_units"] == len(survivors) == metrics["num_units"] - metrics["fill_units"] > 0
     cold = tmp_path / "cold"
-    args = search_args(tiny_dir, cold, "--num-train-epochs", "1")
-    args[0] = "run"
+    args = run_args(tiny_dir, cold, "--num-train-epochs", "1")
     assert main(args) == 0
     assert json.loads((cold / "metrics.json").read_text())["warm_started_units"] is None
     # the same search, units and training data order: only the start differs, so only the weights do
@@ -222,8 +223,7 @@ def test_warm_started_run_starts_the_survivors_from_the_search(tiny_dir, tmp_pat
 
 def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):
     out = tmp_path / "run"
-    args = search_args(tiny_dir, out, "--fidelity", "low", "--num-train-epochs", "1")
-    args[0] = "run"
+    args = run_args(tiny_dir, out, "--fidelity", "low", "--num-train-epochs", "1")
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["trainable_params"] <= 2000
@@ -236,9 +236,8 @@ def test_run_searches_retrains_and_reports(tiny_dir, tmp_path):
 
 def test_run_compare_trains_the_baselines_and_reports_them(tiny_dir, tmp_path):
     out = tmp_path / "run"
-    args = search_args(tiny_dir, out, "--fidelity", "low", "--num-train-epochs", "1", "--compare", "lora", "lora-all",
-                       "--space", "lora-2:q,k,v,o,ffn_in,ffn_out")
-    args[0] = "run"
+    args = run_args(tiny_dir, out, "--fidelity", "low", "--num-train-epochs", "1", "--compare", "lora", "lora-all",
+                    "--space", "lora-2:q,k,v,o,ffn_in,ffn_out")
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["trainable_params"] >= 0.95 * 2000  # the fill uses the budget
