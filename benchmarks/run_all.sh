@@ -284,3 +284,15 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WL[@]
 python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 2 3 "${WL[@]}" --out /work/logs/flc-movie
 python benchmarks/quality.py --tasks sst2 qnli movie --methods prunepeft --seeds 1 2 3 "${WL[@]}" --report-only --out benchmarks/results/floor-fair-layers-coverage
 (cd /work/bench && python "$OLDPWD/benchmarks/block_survival.py" flc/*/prunepeft/seed* --out "$OLDPWD/benchmarks/results/block-survival-flc")
+
+# QNLI: fair scores across layers alone, low fidelity with the current warm-up, the random-order ablation
+# (2026-12-06, a worktree of fd4d61a, two lanes); then the low-fidelity rows into the all-tasks table
+WF=(--threads 1 --data-dir ../shared/data/glue)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WF[@]}" --work-dir /work/bench/fl --set search.fair_layers=true --out /work/logs/fl-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WF[@]}" --work-dir /work/bench/fl --set search.fair_layers=true --report-only --out benchmarks/results/fair-layers-qnli
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 2 3 "${WF[@]}" --work-dir /work/bench/low --out benchmarks/results/qnli-low-fd4d61a
+python benchmarks/quality.py --tasks qnli --methods random --seeds 2 3 "${WF[@]}" --work-dir /work/bench/rnd --out benchmarks/results/qnli-random
+python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 \
+    --threads 1 --work-dir /work/bench/w6 --data-dir ../shared/data/glue --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json \
+    benchmarks/results/qnli-eec87d3/quality.json benchmarks/results/rte-eec87d3/quality.json benchmarks/results/sst2-eec87d3/quality.json \
+    benchmarks/results/movie-eec87d3/quality.json benchmarks/results/qnli-low-fd4d61a/quality.json --out benchmarks/results/all-tasks-eec87d3
