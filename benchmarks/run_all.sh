@@ -292,6 +292,7 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WF[@]
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WF[@]}" --work-dir /work/bench/fl --set search.fair_layers=true --report-only --out benchmarks/results/fair-layers-qnli
 python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 2 3 "${WF[@]}" --work-dir /work/bench/low --out benchmarks/results/qnli-low-fd4d61a
 python benchmarks/quality.py --tasks qnli --methods random --seeds 2 3 "${WF[@]}" --work-dir /work/bench/rnd --out benchmarks/results/qnli-random
+python benchmarks/quality.py --tasks sst2 --methods random --seeds 1 2 3 "${WF[@]}" --work-dir /work/bench/rnd --out benchmarks/results/sst2-random-fd4d61a
 python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 \
     --threads 1 --work-dir /work/bench/w6 --data-dir ../shared/data/glue --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json \
     benchmarks/results/qnli-eec87d3/quality.json benchmarks/results/rte-eec87d3/quality.json benchmarks/results/sst2-eec87d3/quality.json \
