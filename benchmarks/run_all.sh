@@ -297,3 +297,4 @@ python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all
     --threads 1 --work-dir /work/bench/w6 --data-dir ../shared/data/glue --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json \
     benchmarks/results/qnli-eec87d3/quality.json benchmarks/results/rte-eec87d3/quality.json benchmarks/results/sst2-eec87d3/quality.json \
     benchmarks/results/movie-eec87d3/quality.json benchmarks/results/qnli-low-fd4d61a/quality.json --out benchmarks/results/all-tasks-eec87d3
+python benchmarks/config_structure.py --runs "/work/bench/*/qnli-nall-len128-ep3/*/seed*" --out benchmarks/results/config-structure-qnli
