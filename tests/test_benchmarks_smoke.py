@@ -77,6 +77,19 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
                            cwd=REPO, capture_output=True, text=True, timeout=120)
     assert empty.returncode == 2 and "no finished search run" in empty.stderr
 
+    # each unit of the unpruned supernet (rte's `none` run) removed in turn, against the criteria of the search of that seed
+    run("unit_ablation", "--out", tmp_path / "ablation", "--work-dir", work, "--tasks", "sst2", "rte")
+    data, md = results(tmp_path / "ablation", "unit_ablation")
+    assert set(data["tasks"]) == {"rte"}  # sst2 has no `none` run
+    r = data["tasks"]["rte"]["runs"]["seed1"]
+    configuration = json.loads((work / data["tasks"]["rte"]["work_key"] / "none" / "seed1" / "configuration.json").read_text())
+    assert len(r["units"]) == len(configuration["units"])
+    assert any(abs(u["loss_rise"]) > 0 for u in r["units"].values())  # removing a trained unit moves the loss
+    assert {"weight", "gradient", "hybrid (pruning probability)"} <= set(r["criteria"])
+    assert all(v is None or -1 <= v <= 1 for v in r["criteria"].values())
+    assert 0 <= r["kept"]["mean_percentile"] <= 1 and r["kept"]["kept"]
+    assert "importance percentile" in md
+
     # with the run folders gone (the tiny model and data stay: they are part of the settings), the
     # table comes back from the results file alone
     for folder in work.glob("*-n*-len*"):
