@@ -299,12 +299,15 @@ python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all
     benchmarks/results/movie-eec87d3/quality.json benchmarks/results/qnli-low-fd4d61a/quality.json --out benchmarks/results/all-tasks-eec87d3
 python benchmarks/config_structure.py --runs "/work/bench/*/qnli-nall-len128-ep3/*/seed*" --out benchmarks/results/config-structure-qnli
 
-# QNLI seeds 2-3 of the habit and the adapter, seed 2 of AdaLoRA (2026-12-06, a new machine, a worktree of f6f04c1, two lanes;
-# results/qnli-baselines-f6f04c1/); then the all-tasks table again, with them
+# QNLI seeds 2-3 of the habit and the adapter (2026-12-06, a new machine, a worktree of f6f04c1, two lanes; each lane went on
+# to AdaLoRA, stopped for the runs below; results/qnli-baselines-f6f04c1/); then the all-tasks table again, with them
 WB=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/b7)
-python benchmarks/quality.py --tasks qnli --methods lora adapter adalora --seeds 2 "${WB[@]}" --out /work/logs/b7-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods lora adapter --seeds 2 "${WB[@]}" --out /work/logs/b7-qnli-s2
 python benchmarks/quality.py --tasks qnli --methods lora adapter --seeds 3 "${WB[@]}" --out /work/logs/b7-qnli-s3
-python benchmarks/quality.py --tasks qnli --methods lora adapter adalora --seeds 2 3 "${WB[@]}" --report-only --out benchmarks/results/qnli-baselines-f6f04c1
+python benchmarks/quality.py --tasks qnli --methods lora adapter --seeds 2 3 "${WB[@]}" --report-only --out benchmarks/results/qnli-baselines-f6f04c1
+python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 \
+    "${WB[@]}" --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json benchmarks/results/qnli-low-fd4d61a/quality.json \
+    benchmarks/results/qnli-baselines-f6f04c1/quality.json --out benchmarks/results/all-tasks-eec87d3
 
 # Do the criteria see which units matter? The whole supernet trained without pruning and the default search, SST-2 seeds 1-2
 # (same lanes, after the runs above), then each unit removed in turn (results/unit-ablation-sst2/)
