@@ -24,6 +24,7 @@ from pathlib import Path
 
 import common
 from quality import TASKS, task_key, task_settings
+from score_stability import _spearman
 
 
 def dev_loss(model, loader) -> tuple[float, float]:
@@ -66,14 +67,6 @@ def unit_importance(run_dir: Path, progress=print) -> dict:
     if abs(dev_loss(supernet.model, loader)[0] - base_loss) > 1e-6 * max(1.0, base_loss):
         raise RuntimeError(f"{run_dir}: the supernet did not come back to its trained state after the removals")
     return {"dev_loss": base_loss, "dev_accuracy": base_acc, "units": rise}
-
-
-def _spearman(a: list[float], b: list[float]) -> float | None:
-    from scipy.stats import spearmanr
-
-    if len(a) < 4 or len(set(a)) < 2 or len(set(b)) < 2:
-        return None  # too few units, or a criterion that scores every unit alike
-    return float(spearmanr(a, b).statistic)
 
 
 def criteria_against_importance(search_dir: Path, importance: dict[str, float]) -> dict:
