@@ -155,6 +155,41 @@ def test_a_round_whose_supernet_is_back_at_the_prior_is_said(tiny_dir, tmp_path,
     assert capsys.readouterr().err.count("back near the loss of predicting the label prior") == len(trace) - 1  # a warning
 
 
+def test_a_search_whose_shared_turn_stays_at_the_prior_retries_at_a_third_of_the_rate_and_keeps_it(tiny_dir, tmp_path, monkeypatch,
+                                                                                                      capsys):
+    """The first try of the shared turn stays at the label prior (forced here); the search retries
+    it at a third of the rate, trains its warm-up turns and rounds at that rate too, says so, and a
+    resumed search keeps training at it."""
+    from prunepeft.search import loop, warmup_run
+
+    real_train, rates = loop.train, []
+
+    def train(*args, desc="", **kwargs):
+        rates.append((desc, args[2].learning_rate))
+        if desc.startswith("round 3"):
+            raise KeyboardInterrupt  # killed after round 2's checkpoint
+        history = real_train(*args, desc=desc, **kwargs)
+        if desc == "shared turn (until learned)":
+            history[-1]["tail_loss"] = 99.0  # far above any prior: not learned
+        return history
+
+    monkeypatch.setattr(loop, "train", train)
+    monkeypatch.setattr(warmup_run, "train", train)
+    out = tmp_path / "retry"
+    extra = ("--prune-per-round", "1", "--search-cost", "3")
+    assert main(search_args(tiny_dir, out, *extra)) == 130  # interrupted
+    assert "retrying from fresh units at 0.333 x the search's learning rate" in capsys.readouterr().err
+    assert [d for d, _ in rates[:2]] == ["shared turn (until learned)", "shared turn (until learned), retry"]
+    assert rates[0][1] == pytest.approx(1e-2) and all(lr == pytest.approx(1e-2 / 3) for _, lr in rates[1:])
+    assert any(d.startswith("warm-up") for d, _ in rates) and any(d.startswith("round 2") for d, _ in rates)
+
+    rates.clear()
+    monkeypatch.setattr(loop, "train", lambda *a, desc="", **k: rates.append((desc, a[2].learning_rate)) or real_train(*a, desc=desc, **k))
+    assert main(search_args(tiny_dir, out, *extra, "--resume")) == 0
+    assert rates and rates[0][0] == "round 3" and all(lr == pytest.approx(1e-2 / 3) for _, lr in rates)
+    assert json.loads((out / "search.json").read_text())["search_rate_retry_scale"] == pytest.approx(1 / 3)
+
+
 def test_strategy_none_keeps_whole_supernet(tiny_dir, tmp_path):
     out = tmp_path / "none"
     assert main(search_args(tiny_dir, out, "--strategy", "none")) == 0

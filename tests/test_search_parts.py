@@ -242,7 +242,8 @@ def test_shared_turn_is_one_run_that_stops_once_the_supernet_has_learned(bert_ca
     checked after every step, and stops at the first step at which it has learned."""
     loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
     prior = math.log(2)
-    history, examples = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, prior, lambda _: None)
+    history, examples, retry_scale = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, prior, lambda _: None)
+    assert retry_scale == 1.0  # learned at the search's own rate: no retry
     assert len(runs) == 1 and runs[0]["warmup_steps"] == 1  # the final training's 4 (6% of 75), at most half the 2 planned
     assert examples == 4 * history[-1]["steps"] == 4 * len(checks) and 8 <= examples < 8 * loop.MAX_SHARED_FACTOR
     assert len(checks) > 2  # it trained past the planned 2 steps
@@ -252,11 +253,42 @@ def test_shared_turn_is_one_run_that_stops_once_the_supernet_has_learned(bert_ca
     assert has_learned(history[-1]["tail_loss"], prior, 0.95)
 
 
-def test_shared_turn_that_never_learns_stops_with_an_error(bert_case, monkeypatch):
+def test_shared_turn_that_never_learns_is_retried_once_at_a_third_of_the_rate_then_stops_with_an_error(bert_case, monkeypatch):
     loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
-    with pytest.raises(UserError, match=r"has not learned after 248 training examples"):
+    rates = []
+    real = loop.train
+    monkeypatch.setattr(loop, "train", lambda sn, loader, cfg, **kw: rates.append(cfg.learning_rate) or real(sn, loader, cfg, **kw))
+    with pytest.raises(UserError, match=r"has not learned after 496 training examples, at the search's learning rate and at 0.333"):
         loop._shared_turn(session, supernet, list(range(1000)), 0, 8, 1e-6, lambda _: None)  # a bar no loss gets under
-    assert len(runs) == 1 and len(checks) == 62  # 31 x the planned 8 examples, in batches of 4
+    assert len(runs) == 2 and len(checks) == 2 * 62  # twice 31 x the planned 8 examples, in batches of 4
+    assert rates == pytest.approx([1e-2, 1e-2 / 3])
+
+
+def test_a_shared_turn_stuck_at_the_prior_restarts_from_fresh_units_at_a_third_of_the_rate(bert_case, monkeypatch):
+    """glue/qnli seed 1: the full-rate turn stays at the label prior, a third of the rate learns. The
+    retry starts from the weights the first try started from, trains on the stream's next examples,
+    and its rate scale is handed back for the rest of the search; both tries count as search work."""
+    loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
+    fresh = {**supernet.unit_state_dict(), **supernet.head_state_dict()}
+    tries = []
+
+    def train(sn, loader, cfg, stop, **kw):
+        tries.append({"lr": cfg.learning_rate, "data": list(loader), "start": {**sn.unit_state_dict(), **sn.head_state_dict()}})
+        with torch.no_grad():
+            for p in sn.model.parameters():
+                if p.requires_grad:
+                    p.add_(1.0)  # the first try's training moved the weights
+        stuck = len(tries) == 1
+        return [{"steps": 62 if stuck else 3, "tail_loss": math.log(2) if stuck else 0.3, "train_loss": 0.5}]
+
+    monkeypatch.setattr(loop, "train", train)
+    session.loader = lambda data, **_: data
+    history, examples, retry_scale = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, math.log(2), lambda _: None)
+    assert retry_scale == pytest.approx(1 / 3) and [t["lr"] for t in tries] == pytest.approx([1e-2, 1e-2 / 3])
+    assert history[-1]["tail_loss"] == 0.3 and examples == 4 * (62 + 3)
+    for name, tensor in fresh.items():
+        assert torch.equal(tries[1]["start"][name], tensor), name  # not the stuck try's weights
+    assert tries[1]["data"] == loop.chunk(list(range(1000)), 4 * 62, 8 * loop.MAX_SHARED_FACTOR, session.cfg.seed)
 
 
 def test_shared_turn_warms_up_as_the_final_training_does_within_half_its_plan():

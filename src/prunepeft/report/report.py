@@ -227,6 +227,10 @@ def _summary(run: Run, kept: list[Unit] | None) -> list[str]:
     ]
     if budget and trainable is not None:
         rows.insert(6, ["budget used", f"{100 * trainable / budget:.1f}%"])
+    retry = _first(m.get("search_rate_retry_scale"), s.get("search_rate_retry_scale"))
+    if retry not in (None, 1.0):
+        rows.append(["search learning rate", f"{retry:.3g} x search.learning_rate_scale: the shared turn stayed at the label prior "
+                                             "at the full rate and was retried at this one"])
     ties = _first(m.get("warmup_tie_share"), s.get("warmup_tie_share"))
     if ties is not None:
         rows.append(["warm-up: share of partitions whose strategy is a tie", f"{100 * ties:.0f}%"])

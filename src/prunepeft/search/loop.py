@@ -51,6 +51,7 @@ STAGE_ROUND = 10_000
 STRATEGIES = ("hybrid", "hybrid-global", "random", "none") + tuple(CRITERIA)
 CHEAP = ("weight", "zeros", "threshold")  # need only the weights: always in the trace
 MAX_SHARED_FACTOR = 31  # the shared turn may train on up to 31x its planned examples for the supernet to learn
+RETRY_RATE_SCALE = 1 / 3  # a shared turn stuck at the label prior is retried once at this x the rate (method-notes)
 
 
 @dataclass
@@ -66,12 +67,14 @@ class SearchResult:
     budget: int = 0
     used: int = 0  # unit parameters of the configuration
     weights: dict | None = None  # the surviving units' and the head's tensors at the search's end (for a warm start)
+    rate_retry_scale: float = 1.0  # RETRY_RATE_SCALE when the shared turn was retried at a lower rate
 
     def cost_metrics(self) -> dict:
         return {"search_seconds": self.warmup_seconds + self.rounds_seconds, "warmup_seconds": self.warmup_seconds,
                 "rounds_seconds": self.rounds_seconds, "search_rounds": self.rounds, "search_epochs": self.search_epochs,
                 "search_examples": self.search_examples, "warmup_tie_share": self.tie_share, "fill_units": self.filled,
-                "budget": self.budget, "budget_used": self.used / self.budget if self.budget else None}
+                "budget": self.budget, "budget_used": self.used / self.budget if self.budget else None,
+                "search_rate_retry_scale": self.rate_retry_scale}
 
 
 def _check_same_config(out: Path, cfg, resume: bool) -> None:
@@ -197,6 +200,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     warmup_seconds = state["warmup_seconds"] if state else 0.0
     rounds_seconds = state["rounds_seconds"] if state else 0.0
     pruned_rounds = [[Unit.parse(n) for n in r] for r in state["pruned_rounds"]] if state else []
+    retry_scale = float(state.get("rate_retry_scale", 1.0)) if state else 1.0
     strategy, shared_stats = None, None
 
     if cfg.strategy == "none":
@@ -208,12 +212,13 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             strategy = {} if cfg.strategy == "random" else uniform_strategy(cfg.strategy, labels)
     else:
         start = time.perf_counter()
-        history, examples = _shared_turn(session, supernet, stream_data, position, schedule.shared_examples, prior, log)
+        history, examples, retry_scale = _shared_turn(session, supernet, stream_data, position, schedule.shared_examples, prior, log)
         position += examples
         seen += examples
         shared_stats = supernet.unit_stats()
         shared_seconds = time.perf_counter() - start
-        strategy, turn_examples = _strategy(session, out, supernet, shared_stats, compact, partition, labels, budget, schedule, log)
+        strategy, turn_examples = _strategy(session, out, supernet, shared_stats, compact, partition, labels, budget, schedule,
+                                            retry_scale, log)
         seen += turn_examples
         warmup_seconds = time.perf_counter() - start - shared_seconds
         rounds_seconds = shared_seconds
@@ -229,7 +234,8 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             if cfg.reinit == "reinit":
                 supernet.reinitialise()
             data = chunk(stream_data, position, schedule.round_examples, session.cfg.seed)
-            history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), search_train_config(session.cfg), epochs=1,
+            history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), search_train_config(session.cfg, retry_scale),
+                            epochs=1,
                             collect=("activation" in needs, "grads" in needs), desc=f"round {rnd + 1}")
             position += len(data)
             seen += len(data)
@@ -268,7 +274,8 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
         log(f"round {rnd}: pruned {', '.join(u.name for u in pruned)} -> {len(supernet.alive)} units, {params():,} params")
         save_checkpoint(out, {"round": rnd, "alive": [u.name for u in supernet.alive], "warmup_done": True,
                               "warmup_seconds": warmup_seconds, "rounds_seconds": rounds_seconds, "examples_seen": seen,
-                              "stream_position": position, "pruned_rounds": [[u.name for u in r] for r in pruned_rounds]}, supernet)
+                              "stream_position": position, "pruned_rounds": [[u.name for u in r] for r in pruned_rounds],
+                              "rate_retry_scale": retry_scale}, supernet)
     added = fill_budget(supernet.alive, pruned_rounds, sizes, budget) if cfg.strategy != "none" else []
     searched = sorted(set(supernet.alive) | set(added))
     units = sorted(set(searched) | set(floor))
@@ -277,7 +284,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
         log(f"fill: {', '.join(u.name for u in added)} given back -> {used:,} of {total_budget:,} params")
     ties = tie_share(strategy) if cfg.strategy in ("hybrid", "hybrid-global") else None
     result = SearchResult(units, warmup_seconds, rounds_seconds, rnd, seen / max(1, len(session.train_encoded)), seen, ties,
-                          len(added), total_budget, used, {**supernet.unit_state_dict(), **supernet.head_state_dict()})
+                          len(added), total_budget, used, {**supernet.unit_state_dict(), **supernet.head_state_dict()}, retry_scale)
     save_configuration(units, out / "configuration.json", {**configuration_meta(session, supernet), "budget": total_budget,
                        "trainable_params": used, "strategy": cfg.strategy})
     write_json(out / "search.json", {**result.cost_metrics(), "budget": total_budget, "space_params": sum(sizes.values()),
@@ -305,32 +312,61 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     optimiser and one schedule (the final training's warm-up, at most half the planned `size`, then a
     linear decay over the longest turn allowed), checked after every step once `size` examples are done: restarting the
     optimiser and the rate's warm-up and decay for each extension, as before, spent on GLUE RTE 4.3
-    epochs before the supernet learned (docs/method-notes.md). Returns (history, examples)."""
-    cfg, ratio = search_train_config(session.cfg), session.cfg.search.learned_ratio
+    epochs before the supernet learned (docs/method-notes.md). A turn that never leaves the label
+    prior is retried once from the same fresh weights, on the next data, at RETRY_RATE_SCALE of the rate:
+    a supernet thrown to the prior by full-rate steps stays there (glue/qnli seed 1), and at a third
+    of the rate the same turn learns. Returns (history, examples of both tries, the rate scale the
+    rest of the search must train at)."""
+    fresh = supernet.unit_state_dict(), supernet.head_state_dict()
+    history, examples = _train_until_learned(session, supernet, stream_data, position, size, prior, 1.0, STAGE_ROUND, log)
+    if _learned_by(history, prior, session):
+        return history, examples, 1.0
+    get_logger(__name__).warning(
+        f"shared turn: the supernet has not learned after {examples:,} training examples (training loss "
+        f"{history[-1]['tail_loss']:.4f}, label prior {prior:.4f}); retrying from fresh units at {RETRY_RATE_SCALE:.3g} x the "
+        "search's learning rate, which the rest of the search keeps")
+    supernet.load_unit_state_dict(fresh[0])
+    supernet.load_head_state_dict(fresh[1])
+    retry, more = _train_until_learned(session, supernet, stream_data, position + examples, size, prior, RETRY_RATE_SCALE,
+                                       STAGE_ROUND - 1, log)
+    examples += more
+    if not _learned_by(retry, prior, session):
+        loss = retry[-1]["tail_loss"]
+        raise UserError(f"the supernet has not learned after {examples:,} training examples, at the search's learning rate and at "
+                        f"{RETRY_RATE_SCALE:.3g} of it: its training loss {loss:.4f} stays near the loss of predicting the label "
+                        f"prior ({prior:.4f}), so every criterion would score noise. Check the labels, use more training data, or "
+                        "set the search's rate yourself (--set search.learning_rate_scale=0.1, or a higher --learning-rate)")
+    return retry, examples, RETRY_RATE_SCALE
+
+
+def _learned_by(history, prior: float, session) -> bool:
+    return has_learned(history[-1]["tail_loss"], prior, session.cfg.search.learned_ratio)
+
+
+def _train_until_learned(session, supernet, stream_data, position: int, size: int, prior: float, retry_scale: float, stage: int,
+                         log):
+    """One try of the shared turn: (history, examples trained)."""
+    cfg, ratio = search_train_config(session.cfg, retry_scale), session.cfg.search.learned_ratio
     batch = global_batch_size(cfg.per_device_train_batch_size)
     planned_steps = max(1, math.ceil(size / batch))
     warmup = shared_warmup_steps(planned_steps, _final_examples(session), batch, cfg.warmup_ratio)
-    seed_everything(session.cfg.seed, STAGE_ROUND)
+    seed_everything(session.cfg.seed, stage)
     data = chunk(stream_data, position, size * MAX_SHARED_FACTOR, session.cfg.seed)
 
     def learned(losses: list[float]) -> bool:
         return len(losses) >= planned_steps and has_learned(tail_loss(losses), prior, ratio)
 
-    history = train(supernet, session.loader(data, train=True, stage=STAGE_ROUND, shuffle=False), cfg, epochs=1,
-                    collect=(True, True), desc="shared turn (until learned)", stop=learned, warmup_steps=warmup)
+    history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), cfg, epochs=1,
+                    collect=(True, True), desc="shared turn (until learned)" + ("" if retry_scale == 1.0 else ", retry"),
+                    stop=learned, warmup_steps=warmup)
     examples = min(len(data), history[-1]["steps"] * batch)
-    loss = history[-1]["tail_loss"]
-    if not has_learned(loss, prior, ratio):
-        raise UserError(f"the supernet has not learned after {examples:,} training examples: its training loss {loss:.4f} stays near "
-                        f"the loss of predicting the label prior ({prior:.4f}), so every criterion would score noise. "
-                        "Raise --learning-rate, check the labels, or use more training data")
-    if examples > size:
-        log(f"shared turn: the supernet learned after {examples:,} training examples ({size:,} planned; train loss {loss:.4f} "
-            f"below {ratio:g} x {prior:.4f}, the loss of predicting the label prior)")
+    if examples > size and has_learned(history[-1]["tail_loss"], prior, ratio):
+        log(f"shared turn: the supernet learned after {examples:,} training examples ({size:,} planned; train loss "
+            f"{history[-1]['tail_loss']:.4f} below {ratio:g} x {prior:.4f}, the loss of predicting the label prior)")
     return history, examples
 
 
-def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, log):
+def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, retry_scale: float, log):
     """The map partition -> criteria for this search, and the warm-up examples it cost."""
     cfg = session.cfg.search
     if cfg.strategy == "random":
@@ -343,7 +379,7 @@ def _strategy(session, out: Path, supernet, shared_stats, compact, partition, la
         save_strategy(out, F, strategy, meta={"reused_from": str(cfg.strategy_from)})
         return strategy, 0
     F, strategy, leaning, pruned, examples = run_warmup(session, supernet, shared_stats, compact, partition, budget,
-                                                        schedule.turn_examples, schedule.k, log)
+                                                        schedule.turn_examples, schedule.k, log, retry_scale)
     save_strategy(out, F, strategy, meta={"warmup_pruned": pruned, "warmup_samples": len(compact), "warmup_examples": examples,
                                           "tie_share": tie_share(strategy), "tiebreak_leaning": leaning})
     return strategy, examples

@@ -131,11 +131,12 @@ def plan(*, cost_ratio: float, final_examples: int, backbone_params: int, budget
     return Schedule(total, shared, turn, per_round, rounds, k, turns, criteria, floored=planned > total)
 
 
-def search_train_config(cfg):
+def search_train_config(cfg, retry_scale: float = 1.0):
     """The training settings of every supernet training in the search: the final training's, with
     each learning rate times `search.learning_rate_scale` (the supernet sums up to several times the
-    budget's units on one output; docs/method-notes.md, "The search's learning rate")."""
-    scale = cfg.search.learning_rate_scale
+    budget's units on one output; docs/method-notes.md, "The search's learning rate"), and times
+    `retry_scale` once a stalled shared turn was retried at a lower rate (search/loop.py)."""
+    scale = cfg.search.learning_rate_scale * retry_scale
     t = cfg.train
     if scale == 1.0:
         return t

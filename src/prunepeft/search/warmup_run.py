@@ -27,7 +27,8 @@ def criterion_order(name: str, stats: dict, threshold: float, fair: bool | str, 
     return sorted(q, key=lambda u: (-q[u], u))
 
 
-def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, k: int, log):
+def run_warmup(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, k: int, log,
+               retry_scale: float = 1.0):
     """Returns (F, strategy, leaning, {criterion: pruned unit names}, examples trained), where
     leaning[s][P] is the mean prunability percentile of P's units under s at the shared turn (the
     tie-break of F). Leaves the supernet as it found it: every unit alive, the shared weights.
@@ -36,7 +37,8 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
     them alone, on the whole compact subset at the global batch size -- exactly what one process
     does -- and the results are gathered; every process then holds all of them."""
     processes, rank = num_processes(), process_index()
-    runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, k, index, name, local=processes > 1)
+    runs = [_criterion_run(session, supernet, shared_stats, compact, partition, budget, turn_examples, k, index, name,
+                           local=processes > 1, retry_scale=retry_scale)
             for index, name in enumerate(HYBRID_CRITERIA) if index % processes == rank]
     runs = sorted(gather(runs), key=lambda r: HYBRID_CRITERIA.index(r["criterion"]))
     pruned_by: dict[str, list] = {}
@@ -55,7 +57,7 @@ def run_warmup(session, supernet, shared_stats, compact, partition, budget: int,
 
 
 def _criterion_run(session, supernet, shared_stats, compact, partition, budget: int, turn_examples: int, k: int, index: int, name: str,
-                   local: bool) -> dict:
+                   local: bool, retry_scale: float) -> dict:
     """One criterion's warm-up from the shared state, which it restores afterwards. A plain dict
     (criterion, pruned unit names, leaning, examples, log lines) so processes can exchange it."""
     cfg = session.cfg.search
@@ -70,7 +72,7 @@ def _criterion_run(session, supernet, shared_stats, compact, partition, budget: 
             seed_everything(session.cfg.seed, stage)
             needs = needed_statistics([name])
             batch = global_batch_size(session.cfg.train.per_device_train_batch_size)
-            train(supernet, session.loader(compact, train=True, stage=stage, batch_size=batch), search_train_config(session.cfg),
+            train(supernet, session.loader(compact, train=True, stage=stage, batch_size=batch), search_train_config(session.cfg, retry_scale),
                   epochs=turn_examples / len(compact), collect=("activation" in needs, "grads" in needs),
                   desc=f"warm-up {name} {turn + 1}/{cfg.turns()}", local=local)
             examples += turn_examples
