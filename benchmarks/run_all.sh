@@ -314,3 +314,14 @@ python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all
 WU=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/ua)
 for s in 1 2; do python benchmarks/quality.py --tasks sst2 --methods none prunepeft --seeds $s "${WU[@]}" --out /work/logs/ua-s$s; done
 python benchmarks/unit_ablation.py --tasks sst2 --seeds 1 2 --threads 1 --work-dir /work/bench/ua --out benchmarks/results/unit-ablation-sst2
+
+# QNLI seeds 2-3 of AdaLoRA and seed 3 of DoRA (2026-12-06, a worktree of d73c521, lane A), and QNLI seed 1 of the
+# default search with the shared turn's retry at a third of the rate, then low fidelity's seed 1 (a worktree of
+# 1fbaa31, lane B); then the QNLI and all-tasks tables regenerated from the recorded runs plus these work dirs
+WA=(--threads 1 --work-dir /work/bench/w8 --data-dir ../shared/data/glue)
+python benchmarks/quality.py --tasks qnli --methods adalora --seeds 2 "${WA[@]}" --out /work/logs/qnli-adalora-s2
+python benchmarks/quality.py --tasks qnli --methods adalora --seeds 3 "${WA[@]}" --out /work/logs/qnli-adalora-s3
+python benchmarks/quality.py --tasks qnli --methods dora --seeds 3 "${WA[@]}" --out /work/logs/qnli-dora-s3
+WB=(--threads 1 --work-dir /work/bench/w9 --data-dir ../shared/data/glue)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WB[@]}" --out /work/logs/qnli-s1-retry
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${WB[@]}" --out /work/logs/qnli-low-s1

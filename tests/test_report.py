@@ -149,6 +149,16 @@ def test_search_only_folder_without_configuration_uses_trace(full_run):
     assert "| lora-8 | · | · | ✓ | · | · | ✓ |" in md
 
 
+@pytest.mark.parametrize("scale, said", [(1 / 3, True), (1.0, False), (None, False)])
+def test_a_search_retried_at_a_lower_rate_says_so(tmp_path, scale, said):
+    run = tmp_path / "run"
+    run.mkdir()
+    write_configuration(run)
+    write_metrics(run, **({} if scale is None else {"search_rate_retry_scale": scale}))
+    md = write_report(run).read_text()
+    assert ("| search learning rate | 0.333 x search.learning_rate_scale: the shared turn stayed at the label prior" in md) == said
+
+
 def test_metrics_only_full_finetune(tmp_path):
     run = tmp_path / "full"
     run.mkdir()
