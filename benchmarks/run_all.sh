@@ -316,7 +316,7 @@ for s in 1 2; do python benchmarks/quality.py --tasks sst2 --methods none prunep
 python benchmarks/unit_ablation.py --tasks sst2 --seeds 1 2 --threads 1 --work-dir /work/bench/ua --out benchmarks/results/unit-ablation-sst2
 
 # QNLI seeds 2-3 of AdaLoRA and seed 3 of DoRA (2026-12-06, a worktree of d73c521, lane A), and QNLI seed 1 of the
-# default search with the shared turn's retry at a third of the rate, then low fidelity's seed 1 (a worktree of
+# default search with the shared turn's retry at a third of the rate (a worktree of
 # 1fbaa31, lane B); then the QNLI and all-tasks tables regenerated from the recorded runs plus these work dirs
 WA=(--threads 1 --work-dir /work/bench/w8 --data-dir ../shared/data/glue)
 python benchmarks/quality.py --tasks qnli --methods adalora --seeds 2 "${WA[@]}" --out /work/logs/qnli-adalora-s2
@@ -324,4 +324,3 @@ python benchmarks/quality.py --tasks qnli --methods adalora --seeds 3 "${WA[@]}"
 python benchmarks/quality.py --tasks qnli --methods dora --seeds 3 "${WA[@]}" --out /work/logs/qnli-dora-s3
 WB=(--threads 1 --work-dir /work/bench/w9 --data-dir ../shared/data/glue)
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WB[@]}" --out /work/logs/qnli-s1-retry
-python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 "${WB[@]}" --out /work/logs/qnli-low-s1
