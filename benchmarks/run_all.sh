@@ -326,7 +326,9 @@ WB=(--threads 1 --work-dir /work/bench/w9 --data-dir ../shared/data/glue)
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WB[@]}" --out /work/logs/qnli-s1-retry
 python benchmarks/quality.py --tasks qnli --methods adalora dora --seeds 1 2 3 "${WA[@]}" --report-only \
   --runs-from benchmarks/results/all-tasks-eec87d3/quality.json --out benchmarks/results/qnli-baselines-d73c521
-python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WB[@]}" --report-only --out benchmarks/results/qnli-s1-retry-1fbaa31
+python benchmarks/quality.py --tasks qnli --methods prunepeft-low --seeds 1 --threads 2 --work-dir /work/bench/w9 --data-dir ../shared/data/glue \
+  --out /work/logs/qnli-low-s1
+python benchmarks/quality.py --tasks qnli --methods prunepeft prunepeft-low --seeds 1 "${WB[@]}" --report-only --out benchmarks/results/qnli-s1-retry-1fbaa31
 python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 \
   "${WB[@]}" --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json benchmarks/results/qnli-baselines-d73c521/quality.json \
-  benchmarks/results/qnli-s1-retry-1fbaa31/quality.json --out benchmarks/results/all-tasks-eec87d3
+  --out benchmarks/results/all-tasks-eec87d3
