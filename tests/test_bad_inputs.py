@@ -178,6 +178,8 @@ CASES = {
     "output dir is a file": (lambda d, t: train(d, t, "--method", "lora", "--output-dir", file(t, "f", "x") + "/out"), "cannot write"),
     "resume from a damaged state": (lambda d, t: _damage(finished_search(d, t), "search_state.json", b'{"round": 1,')
                                     and search(d, t, "--resume"), "damaged"),
+    "resume from a damaged retry rate": (lambda d, t: _edit_state(finished_search(d, t), rate_retry_scale="x")
+                                         and search(d, t, "--resume"), "'rate_retry_scale' is 'x'"),
     "resume from damaged weights": (lambda d, t: _damage(finished_search(d, t), "search_weights.safetensors", b"\x00" * 64)
                                     and search(d, t, "--resume"), "damaged"),
     "export damaged weights": (lambda d, t: _damage(finished_train(d, t), "weights.safetensors", b"garbage")
@@ -187,6 +189,11 @@ CASES = {
     "report a folder that is no run": (lambda d, t: ["report", str(t)], "not a prunepeft run folder"),
     "export into a non-empty folder": (lambda d, t: ["export", str(finished_train(d, t)), "--out", str(Path(file(t, "x", "x")).parent)], "not empty"),
 }
+
+
+def _edit_state(run: Path, **changes) -> bool:
+    state = json.loads((run / "search_state.json").read_text())
+    return _damage(run, "search_state.json", json.dumps({**state, **changes}).encode())
 
 
 def _damage(run: Path, name: str, data: bytes) -> bool:

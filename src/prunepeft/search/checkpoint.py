@@ -45,6 +45,9 @@ def load_state(out: Path) -> dict | None:
         value = state.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else kind):
             raise _damaged(path, f"{key!r} is {value!r}")
+    retry = state.get("rate_retry_scale", 1.0)  # absent in checkpoints written before the retry existed
+    if isinstance(retry, bool) or not isinstance(retry, (int, float)) or not 0 < retry <= 1:
+        raise _damaged(path, f"'rate_retry_scale' is {retry!r}")
     try:
         for name in state["alive"] + [n for r in state["pruned_rounds"] for n in r]:
             Unit.parse(name)

@@ -200,7 +200,7 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
     warmup_seconds = state["warmup_seconds"] if state else 0.0
     rounds_seconds = state["rounds_seconds"] if state else 0.0
     pruned_rounds = [[Unit.parse(n) for n in r] for r in state["pruned_rounds"]] if state else []
-    retry_scale = float(state.get("rate_retry_scale", 1.0)) if state else 1.0
+    retry_scale = state.get("rate_retry_scale", 1.0) if state else 1.0
     strategy, shared_stats = None, None
 
     if cfg.strategy == "none":
@@ -318,8 +318,8 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     of the rate the same turn learns. Returns (history, examples of both tries, the rate scale the
     rest of the search must train at)."""
     fresh = supernet.unit_state_dict(), supernet.head_state_dict()
-    history, examples = _train_until_learned(session, supernet, stream_data, position, size, prior, 1.0, STAGE_ROUND, log)
-    if _learned_by(history, prior, session):
+    history, examples, learned = _train_until_learned(session, supernet, stream_data, position, size, prior, 1.0, STAGE_ROUND, log)
+    if learned:
         return history, examples, 1.0
     get_logger(__name__).warning(
         f"shared turn: the supernet has not learned after {examples:,} training examples (training loss "
@@ -327,10 +327,10 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
         "search's learning rate, which the rest of the search keeps")
     supernet.load_unit_state_dict(fresh[0])
     supernet.load_head_state_dict(fresh[1])
-    retry, more = _train_until_learned(session, supernet, stream_data, position + examples, size, prior, RETRY_RATE_SCALE,
-                                       STAGE_ROUND - 1, log)
+    retry, more, learned = _train_until_learned(session, supernet, stream_data, position + examples, size, prior, RETRY_RATE_SCALE,
+                                                STAGE_ROUND - 1, log)
     examples += more
-    if not _learned_by(retry, prior, session):
+    if not learned:
         loss = retry[-1]["tail_loss"]
         raise UserError(f"the supernet has not learned after {examples:,} training examples, at the search's learning rate and at "
                         f"{RETRY_RATE_SCALE:.3g} of it: its training loss {loss:.4f} stays near the loss of predicting the label "
@@ -339,13 +339,9 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     return retry, examples, RETRY_RATE_SCALE
 
 
-def _learned_by(history, prior: float, session) -> bool:
-    return has_learned(history[-1]["tail_loss"], prior, session.cfg.search.learned_ratio)
-
-
 def _train_until_learned(session, supernet, stream_data, position: int, size: int, prior: float, retry_scale: float, stage: int,
                          log):
-    """One try of the shared turn: (history, examples trained)."""
+    """One try of the shared turn: (history, examples trained, whether it has learned)."""
     cfg, ratio = search_train_config(session.cfg, retry_scale), session.cfg.search.learned_ratio
     batch = global_batch_size(cfg.per_device_train_batch_size)
     planned_steps = max(1, math.ceil(size / batch))
@@ -359,11 +355,12 @@ def _train_until_learned(session, supernet, stream_data, position: int, size: in
     history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), cfg, epochs=1,
                     collect=(True, True), desc="shared turn (until learned)" + ("" if retry_scale == 1.0 else ", retry"),
                     stop=learned, warmup_steps=warmup)
-    examples = min(len(data), history[-1]["steps"] * batch)
-    if examples > size and has_learned(history[-1]["tail_loss"], prior, ratio):
-        log(f"shared turn: the supernet learned after {examples:,} training examples ({size:,} planned; train loss "
-            f"{history[-1]['tail_loss']:.4f} below {ratio:g} x {prior:.4f}, the loss of predicting the label prior)")
-    return history, examples
+    examples, loss = min(len(data), history[-1]["steps"] * batch), history[-1]["tail_loss"]
+    learned_now = has_learned(loss, prior, ratio)
+    if examples > size and learned_now:
+        log(f"shared turn: the supernet learned after {examples:,} training examples ({size:,} planned; train loss {loss:.4f} "
+            f"below {ratio:g} x {prior:.4f}, the loss of predicting the label prior)")
+    return history, examples, learned_now
 
 
 def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, retry_scale: float, log):
