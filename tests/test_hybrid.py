@@ -9,6 +9,7 @@ import pytest
 from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import (
     hybrid_logits,
+    layer_balanced_order,
     prune_order,
     pruning_probabilities,
     random_order,
@@ -101,6 +102,23 @@ def test_coverage_ranks_prune_each_criterion_in_proportion_to_the_units_it_ranks
     raw_one = {"weight": {u: 1.0 + i for i, u in enumerate(big + small)}}
     assert hybrid_logits(raw_one, one, fam, big + small, coverage_ranks=True) == pytest.approx(
         hybrid_logits(raw_one, one, fam, big + small))
+
+
+def test_layer_balanced_order_prunes_the_fullest_layer_and_follows_the_criteria_within_it():
+    # the criteria rank every layer-2 unit as most prunable (the depth trend of a [CLS] head's top layer)
+    units = [Unit(layer, "lora", 4, t) for layer in range(3) for t in ("q", "v", "ffn_in")]
+    sizes = {u: 7680 if u.target == "ffn_in" else 3072 for u in units}
+    order = sorted(units, key=lambda u: (-u.layer, u.target != "v", u.target))
+    assert {u.layer for u in order[:3]} == {2}  # unbalanced: the first three all from layer 2
+    balanced = layer_balanced_order(order, sizes)
+    assert sorted(balanced) == sorted(units)
+    assert [u.layer for u in balanced[:3]] == [2, 1, 0]  # one unit from each layer before a second from any
+    # within a layer the criteria's order holds: layer 2's v (its most prunable) goes before its q and ffn_in
+    assert [u.target for u in balanced if u.layer == 2] == [u.target for u in order if u.layer == 2]
+    # "fullest" counts parameters: a layer that lost its 7,680-parameter FFN unit is not pruned again
+    # until the others are down to its size
+    left = [u for u in units if not (u.layer == 0 and u.target == "ffn_in")]
+    assert layer_balanced_order([u for u in order if u in left], sizes)[:2] == [Unit(2, "lora", 4, "v"), Unit(1, "lora", 4, "v")]
 
 
 def test_tau_changes_rank_weight():

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from tiny_model import GLUE, make_tiny_bert_dir
 
 from prunepeft.cli import main
-from prunepeft.space.units import load_configuration
+from prunepeft.space.units import Unit, load_configuration
 
 pytestmark = pytest.mark.skipif(not GLUE.is_dir(), reason="needs ../shared/data/glue")
 
@@ -219,6 +219,19 @@ def test_bad_search_input_exits_2(tiny_dir, tmp_path, capsys, flags, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (out / "configuration.json").exists()
+
+
+def test_balanced_layers_prune_one_unit_per_layer_before_a_second_from_any(tiny_dir, tmp_path):
+    out = tmp_path / "balanced"
+    assert main(search_args(tiny_dir, out, "--set", "search.balance_layers=true")) == 0
+    first = trace_without_time(out)[0]
+    layers = [Unit.parse(name).layer for name in first["pruned"]]
+    assert len(layers) == 4 and sorted(layers) == [0, 1, 2, 3]  # 4 layers of 1,112 unit params each: one from each
+    # within a layer it is the hybrid's choice: the more prunable of the layer's two units
+    for name in first["pruned"]:
+        unit = Unit.parse(name)
+        other = next(o for o in first["alive"] if Unit.parse(o).layer == unit.layer and o != name)
+        assert first["hybrid"][name] >= first["hybrid"][other]
 
 
 def test_floor_units_are_in_every_configuration_and_the_search_places_the_rest(tiny_dir, tmp_path):

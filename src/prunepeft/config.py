@@ -59,6 +59,8 @@ class SearchConfig:
     fair_scores: bool = field(default=True, metadata={"help": "compare each unit's scores with its peers' (same kind, size, target) before ranking across groups"})
     fair_layers: bool = field(default=False, metadata={"help": "with fair_scores: also remove each layer's common scale (median polish "
                                                               "over layer x target), so depth does not decide which units go"})
+    balance_layers: bool = field(default=False, metadata={"help": "each round prunes from the layer holding the most unit parameters, the "
+                                                                "hybrid choosing within it, so every layer keeps about an equal share"})
     fidelity: str = field(default="full", metadata={"help": "full: rounds on all training data; low: on the compact subset, one warm-up "
                                                            "turn and as many rounds as low_fidelity_cost pays for (at least 3)"})
     warmup_samples: int = field(default=256, metadata={"help": "size of the stratified compact subset d"})

@@ -144,6 +144,25 @@ def prune_order(probs: dict[Unit, float]) -> list[Unit]:
     return sorted(probs, key=lambda m: (-probs[m], m))
 
 
+def layer_balanced_order(order: list[Unit], sizes: dict[Unit, int]) -> list[Unit]:
+    """`order` (all alive units, most prunable first) re-taken layer by layer: each next unit comes from
+    the layer that holds the most unit parameters still in the order, and within it is that layer's
+    most prunable one. The criteria choose within a layer; no layer is emptied before the others
+    (docs/method-notes.md, "Depth": on an encoder with a [CLS] head every criterion but activation
+    ranks the top layers' units as prunable first)."""
+    left: dict[int, int] = {}
+    for unit in order:
+        left[unit.layer] = left.get(unit.layer, 0) + sizes[unit]
+    rest, out = list(order), []
+    while rest:
+        fullest = max(left[u.layer] for u in rest)
+        unit = next(u for u in rest if left[u.layer] == fullest)
+        rest.remove(unit)
+        left[unit.layer] -= sizes[unit]
+        out.append(unit)
+    return out
+
+
 def random_order(alive: Iterable[Unit], seed: int) -> list[Unit]:
     """Random pruning ablation: a seeded shuffle, independent of the input order."""
     units = sorted(set(alive))

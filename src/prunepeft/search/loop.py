@@ -28,6 +28,7 @@ from prunepeft.distributed import barrier, global_batch_size
 from prunepeft.errors import UserError
 from prunepeft.hybrid.combine import (
     hybrid_logits,
+    layer_balanced_order,
     prune_order,
     pruning_probabilities,
     random_order,
@@ -252,6 +253,8 @@ def search(session, out: Path, *, resume: bool = False, log=None, on_round=None)
             probs = pruning_probabilities(hybrid_logits(scores, strategy, partition, supernet.alive, cfg.tau, fair=cfg.fairness(),
                                                               coverage_ranks=cfg.coverage_ranks))
             order = prune_order(probs)
+            if cfg.balance_layers:
+                order = layer_balanced_order(order, sizes)
         before = list(supernet.alive)
         pruned = _choose_pruned(order, sizes, before, budget, schedule.k)
         for unit in pruned:
