@@ -332,3 +332,16 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft prunepeft-low --se
 python benchmarks/quality.py --tasks sst2 qnli rte movie --methods lora lora-all adalora adapter dora prunepeft prunepeft-low --seeds 1 2 3 \
   "${WB[@]}" --report-only --runs-from benchmarks/results/all-tasks-eec87d3/quality.json benchmarks/results/qnli-baselines-d73c521/quality.json \
   --out benchmarks/results/all-tasks-eec87d3
+
+# The average of every criterion in every block, no warm-up (2026-12-06, a worktree of a1602de, two lanes; the runs read
+# the same file from /work/bench/avg/strategy.json), QNLI seeds 2-3 (results/every-criterion-qnli/); the report-only
+# invocation reads both lanes' run folders linked into /work/bench/avg/all
+WE=(--threads 1 --data-dir ../shared/data/glue --set search.strategy_from=benchmarks/strategies/every-criterion.json)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WE[@]}" --work-dir /work/bench/avg/w1 --out /work/logs/avg-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WE[@]}" --work-dir /work/bench/avg/w2 --out /work/logs/avg-qnli-s3
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WE[@]}" --work-dir /work/bench/avg/all --report-only \
+  --out benchmarks/results/every-criterion-qnli
+# Where each criterion puts each layer in its prune order (trains nothing; results/depth-bias/): QNLI seed 1 of the
+# default (the retry run above) and the two searches above
+python benchmarks/depth_bias.py /work/bench/w9/qnli-nall-len128-ep3/prunepeft/seed1 /work/bench/avg/w1/qnli-nall-len128-ep3/prunepeft/seed2 \
+  /work/bench/avg/w2/qnli-nall-len128-ep3/prunepeft/seed3 --out benchmarks/results/depth-bias
