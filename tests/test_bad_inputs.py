@@ -146,6 +146,8 @@ CASES = {
     "coverage ranks not a bool": (lambda d, t: search(d, t, "--set", "search.coverage_ranks=maybe"), "coverage_ranks"),
     "fair layers without fair scores": (lambda d, t: search(d, t, "--set", "search.fair_layers=true", "--set", "search.fair_scores=false"),
                                         "fair_scores=true"),
+    "balanced layers with a random order": (lambda d, t: search(d, t, "--strategy", "random", "--set", "search.balance_layers=true"),
+                                            "balance_layers"),
     "warm start not a bool": (lambda d, t: search(d, t, "--set", "search.warm_start=often"), "warm_start"),
     "strategy typo": (lambda d, t: search(d, t, "--strategy", "magic"), "magic"),
     "fidelity typo": (lambda d, t: search(d, t, "--fidelity", "medium"), "medium"),

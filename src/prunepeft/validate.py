@@ -120,6 +120,9 @@ def _check_search(s) -> None:
     if s.fair_layers and not s.fair_scores:
         raise UserError("search.fair_layers=true refines search.fair_scores, which is false; set search.fair_scores=true too, "
                         "or drop search.fair_layers")
+    if s.balance_layers and s.strategy in ("random", "none"):
+        raise UserError(f"search.balance_layers=true reorders the criteria's prune order layer by layer, and --strategy {s.strategy} "
+                        "has none; drop search.balance_layers or choose a criterion-driven strategy (e.g. hybrid)")
 
 
 def validate_config(cfg) -> None:
