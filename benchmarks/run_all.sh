@@ -341,7 +341,19 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WE[@]
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WE[@]}" --work-dir /work/bench/avg/w2 --out /work/logs/avg-qnli-s3
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WE[@]}" --work-dir /work/bench/avg/all --report-only \
   --out benchmarks/results/every-criterion-qnli
+# The default search pruning layer by layer (search.balance_layers; a worktree of 8275747, the same two lanes after the
+# runs above): QNLI seeds 2-3 (results/balance-layers-qnli/), then SST-2 and movie-sentiment seeds 1-3
+WBL=(--threads 1 --data-dir ../shared/data/glue --set search.balance_layers=true)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-qnli-s3
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WBL[@]}" --work-dir /work/bench/bal/all --report-only \
+  --out benchmarks/results/balance-layers-qnli
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 3 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-sst2-a
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-sst2-b
+python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 3 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-movie-a
+python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-movie-b
 # Where each criterion puts each layer in its prune order (trains nothing; results/depth-bias/): QNLI seed 1 of the
-# default (the retry run above) and the two searches above
+# default (the retry run above), the averaged criteria's and the balanced searches' seeds 2-3
 python benchmarks/depth_bias.py /work/bench/w9/qnli-nall-len128-ep3/prunepeft/seed1 /work/bench/avg/w1/qnli-nall-len128-ep3/prunepeft/seed2 \
-  /work/bench/avg/w2/qnli-nall-len128-ep3/prunepeft/seed3 --out benchmarks/results/depth-bias
+  /work/bench/avg/w2/qnli-nall-len128-ep3/prunepeft/seed3 /work/bench/bal/w1/qnli-nall-len128-ep3/prunepeft/seed2 \
+  /work/bench/bal/w2/qnli-nall-len128-ep3/prunepeft/seed3 --out benchmarks/results/depth-bias
