@@ -350,6 +350,8 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WBL
   --out benchmarks/results/balance-layers-qnli
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 3 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-sst2-a
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-sst2-b
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WBL[@]}" --work-dir /work/bench/bal/all --report-only \
+  --out benchmarks/results/balance-layers-sst2
 python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 3 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-movie-a
 python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-movie-b
 # Where each criterion puts each layer in its prune order (trains nothing; results/depth-bias/): QNLI seed 1 of the
