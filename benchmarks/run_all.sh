@@ -342,7 +342,8 @@ python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WE[@]
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 3 "${WE[@]}" --work-dir /work/bench/avg/all --report-only \
   --out benchmarks/results/every-criterion-qnli
 # The default search pruning layer by layer (search.balance_layers; a worktree of 8275747, the same two lanes after the
-# runs above): QNLI seeds 2-3 (results/balance-layers-qnli/), then SST-2 and movie-sentiment seeds 1-3
+# runs above): QNLI seeds 2-3 (results/balance-layers-qnli/), then SST-2 and movie-sentiment seeds 1-3; the report-only
+# invocations read both lanes' run folders linked into /work/bench/bal/all
 WBL=(--threads 1 --data-dir ../shared/data/glue --set search.balance_layers=true)
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-qnli-s2
 python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 3 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-qnli-s3
