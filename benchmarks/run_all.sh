@@ -353,8 +353,12 @@ python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 3 "${WBL
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-sst2-b
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WBL[@]}" --work-dir /work/bench/bal/all --report-only \
   --out benchmarks/results/balance-layers-sst2
-python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 3 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-movie-a
+# (lane 1 was stopped after its seed 1 to give seed 3 to lane 2, which ran it after seed 2)
+python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 "${WBL[@]}" --work-dir /work/bench/bal/w1 --out /work/logs/bal-movie-a
 python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 2 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-movie-b
+python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 3 "${WBL[@]}" --work-dir /work/bench/bal/w2 --out /work/logs/bal-movie-c
+python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 2 3 "${WBL[@]}" --work-dir /work/bench/bal/all --report-only \
+  --out benchmarks/results/balance-layers-movie
 # Where each criterion puts each layer in its prune order (trains nothing; results/depth-bias/): QNLI seed 1 of the
 # default (the retry run above), the averaged criteria's and the balanced searches' seeds 2-3
 python benchmarks/depth_bias.py /work/bench/w9/qnli-nall-len128-ep3/prunepeft/seed1 /work/bench/avg/w1/qnli-nall-len128-ep3/prunepeft/seed2 \
