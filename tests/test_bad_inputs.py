@@ -141,6 +141,8 @@ CASES = {
     "space duplicate": (lambda d, t: search(d, t, "--space", "lora-4:q,q"), "twice"),
     "space unknown target": (lambda d, t: search(d, t, "--space", "lora-4:qq"), "cannot attach"),
     "space unknown kind": (lambda d, t: search(d, t, "--space", "prefix-8"), "unknown unit kind"),
+    "space size for a kind without one": (lambda d, t: search(d, t, "--space", "bias-4:q"), "bias units have no size"),
+    "space kind without its size": (lambda d, t: search(d, t, "--space", "lora:q"), "lora needs a rank"),
     "floor unknown kind": (lambda d, t: search(d, t, "--floor", "prefix-1"), "--floor entry 'prefix-1'"),
     "floor also in the space": (lambda d, t: search(d, t, "--floor", "lora-4"), "both name lora-4;"),
     "coverage ranks not a bool": (lambda d, t: search(d, t, "--set", "search.coverage_ranks=maybe"), "coverage_ranks"),

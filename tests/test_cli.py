@@ -35,6 +35,7 @@ def train_args(tiny_dir, out, *extra, task="glue/rte"):
     ("dora", ["--rank", "4"], 2, 2 * 2 * (4 * 64 + 32)),
     ("adapter", ["--bottleneck", "8"], 2, 2 * (32 * 8 + 8 + 8 * 32 + 32)),
     ("parallel-adapter", ["--bottleneck", "8"], 2, 2 * (32 * 8 + 8 + 8 * 32 + 32)),
+    ("bias", [], 2, 2 * (5 * 32 + 64)),  # BitFit: every projection's output (FFN 64) in each of the 2 layers
 ])
 def test_train_baseline_writes_a_complete_run(tiny_dir, tmp_path, method, size_flag, units, params):
     out = tmp_path / method

@@ -17,7 +17,7 @@ from prunepeft.config import (
 )
 from prunepeft.errors import UserError
 from prunepeft.search.budget import check_budget, parse_budget
-from prunepeft.space.units import KINDS, Unit, load_configuration, save_configuration
+from prunepeft.space.units import KINDS, Unit, load_configuration, parse_space, save_configuration
 
 pytestmark = pytest.mark.usefixtures("tiny_env")
 
@@ -38,13 +38,30 @@ def test_unit_validation(kwargs, match):
         Unit(**kwargs)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [k for k in KINDS if KINDS[k].sized])
 @pytest.mark.parametrize("layer, size", [(0, 1), (3, 8), (23, 128)])
 def test_unit_name_parse_round_trip(kind, layer, size):
     unit = Unit(layer, kind, size)
     assert unit.name == f"{kind}-{size}@{layer}"
     assert unit.family == f"{kind}-{size}"
     assert Unit.parse(unit.name) == unit
+    assert Unit.from_dict(unit.to_dict()) == unit
+    assert Unit.from_dict(json.loads(json.dumps(unit.to_dict()))) == unit
+
+
+@pytest.mark.parametrize("target", ["", "q", "ffn_in+ffn_out"])
+def test_a_kind_without_size_is_named_and_written_without_one(target):
+    unit = Unit(3, "bias", 1, target)
+    assert unit.family == "bias"
+    assert unit.name == (f"bias:{target}@3" if target else "bias@3")
+    assert Unit.parse(unit.name) == unit
+    assert parse_space([f"bias:{target}" if target else "bias"]) == [("bias", 1, unit.target)]
+    with pytest.raises(UserError, match="bias units have no size"):
+        parse_space(["bias-4:q"])
+    with pytest.raises(UserError, match="have no size"):
+        Unit(3, "bias", 4, target)
+    with pytest.raises(UserError, match="lora needs a rank"):
+        parse_space(["lora:q"])
     assert Unit.from_dict(unit.to_dict()) == unit
     assert Unit.from_dict(json.loads(json.dumps(unit.to_dict()))) == unit
 

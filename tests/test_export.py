@@ -14,6 +14,7 @@ from prunepeft.export.peft_format import (
     build_peft_model,
     export_merged,
     export_peft,
+    foldable,
     peft_coverage,
 )
 from prunepeft.space.units import Unit
@@ -158,6 +159,25 @@ def test_export_merged(bert_case, saved_bert, tmp_path):
     assert not any("lora" in n for n, _ in merged.named_parameters())
     x = case.inputs()
     torch.testing.assert_close(case.logits(merged, x), case.logits(sn.model, x), atol=1e-5, rtol=1e-5)
+
+
+def test_export_merged_folds_bias_units_into_the_linears_biases(bert_case, saved_bert, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    case = bert_case
+    units = [Unit(0, "lora", 4, "q"), Unit(0, "bias", 1, "q"), Unit(1, "bias", 1, "ffn_in+ffn_out")]
+    sn = _trained(case, units, model=AutoModelForSequenceClassification.from_pretrained(saved_bert).eval())
+    assert peft_coverage(sn)[1] == [Unit(0, "bias", 1, "q"), Unit(1, "bias", 1, "ffn_in+ffn_out")]  # peft has no type for them
+    left = export_merged(sn, AutoModelForSequenceClassification.from_pretrained(saved_bert), tmp_path)
+    assert left == []
+    merged = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    x = case.inputs()
+    torch.testing.assert_close(case.logits(merged, x), case.logits(sn.model, x), atol=1e-5, rtol=1e-5)
+
+
+def test_bias_units_do_not_fold_where_the_linear_has_no_bias(make_case):
+    llama = _trained(make_case("llama"), [Unit(0, "lora", 4), Unit(0, "bias", 1, "q")])
+    assert foldable(llama, llama.alive) == []  # Llama's projections have no bias: a merge would drop the unit
 
 
 def test_export_merged_dora_llama(make_case, tmp_path):

@@ -234,6 +234,17 @@ def test_balanced_layers_prune_one_unit_per_layer_before_a_second_from_any(tiny_
         assert first["hybrid"][name] >= first["hybrid"][other]
 
 
+def test_a_space_with_bias_units_searches_them_beside_lora(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    assert main(search_args(tiny_dir, out, "--space", "lora-4:q,v", "bias:q,ffn_in", "--budget", "1500")) == 0
+    strategy = json.loads((out / "strategy.json").read_text())
+    assert {p.split("/")[0] for p in strategy["strategy"]} == {"lora-4", "bias"}
+    trace = trace_without_time(out)
+    assert {n for n in trace[0]["alive"] if n.startswith("bias:")} == {f"bias:{t}@{layer}" for t in ("q", "ffn_in") for layer in range(4)}
+    config = json.loads((out / "configuration.json").read_text())
+    assert config["trainable_params"] <= 1500
+
+
 def test_floor_units_are_in_every_configuration_and_the_search_places_the_rest(tiny_dir, tmp_path):
     out = tmp_path / "floor"
     args = run_args(tiny_dir, out, "--floor", "lora-1:q,v", "--num-train-epochs", "1")

@@ -171,6 +171,10 @@ def test_equal_budget_baselines(bert_case):
     assert used <= budget and budget - used < 64 + 32  # no module's next rank (64 or 96 params) still fits
     adapter = baseline_units("adapter", sn, budget)
     assert probe_count(sn, adapter) <= budget < probe_count(sn, [Unit(u.layer, "adapter", u.size + 1) for u in adapter])
+    bitfit = baseline_units("bias", sn, budget)
+    assert bitfit == [Unit(layer, "bias", 1) for layer in range(3)] and probe_count(sn, bitfit) == 3 * (5 * 32 + 64)
+    with pytest.raises(UserError, match="below bias on every projection"):
+        baseline_units("bias", sn, 500)
 
 
 def test_one_turn_warmup_equals_run_warmup_with_one_turn(bert_case):

@@ -21,6 +21,11 @@ MIXED = [
 ]
 
 
+def _size(kind: str, size: int = 4) -> int:
+    """A sized kind's size; 1 for a kind without one (bias)."""
+    return size if KINDS[kind].sized else 1
+
+
 def _own_params(sn, unit) -> int:
     """Count the parameters of the unit's modules as built, independently of unit_parameters."""
     total = 0
@@ -48,13 +53,15 @@ def test_param_count_of_every_target(case, target):
 @pytest.mark.parametrize("kind", KINDS)
 def test_param_count_is_exact(case, kind):
     sn = case.supernet()
-    d, r = case.config.hidden_size, 4
+    d, r = case.config.hidden_size, _size(kind)
     v, f = case.family.value_out, case.config.intermediate_size
+    gated = case.name in ("llama", "qwen2")  # ffn_in = gate and up
     expected = {  # by hand: sites' shapes, GQA value projections included
         "lora": r * (d + d) + r * (d + v),
         "dora": r * (d + d) + d + r * (d + v) + v,
         "adapter": d * r + r + r * d + d,
         "parallel-adapter": d * r + r + r * d + d,
+        "bias": d + v + v + d + f * (2 if gated else 1) + d,  # one vector per output of every projection
     }[kind]
     for layer in range(sn.arch.num_layers):
         unit = Unit(layer, kind, r)
@@ -74,7 +81,7 @@ def test_fresh_unit_is_identity_then_perturbation_changes_logits(case, kind):
     bare = case.logits(pristine, x)
     sn = case.supernet()
     for layer in range(sn.arch.num_layers):
-        sn.add(Unit(layer, kind, 4))
+        sn.add(Unit(layer, kind, _size(kind)))
     sn.model.eval()
     torch.testing.assert_close(case.logits(sn.model, x), bare, atol=1e-6, rtol=0)
     case.perturb_units(sn, scale=0.2)
@@ -331,7 +338,7 @@ def test_skeleton_probe_matches_the_loaded_model(case, tmp_path):
     assert probe.arch == real.arch
     assert probe.backbone_params() == real.backbone_params()
     for kind in KINDS:
-        unit = Unit(probe.arch.num_layers - 1, kind, 4)
+        unit = Unit(probe.arch.num_layers - 1, kind, _size(kind))
         assert probe.param_count(unit) == real.param_count(unit)
 
 

@@ -7,6 +7,7 @@
 |                   | the largest uniform rank that fits, then +1 rank on modules (attention first, top layers   |
 |                   | first) while the budget allows                                                            |
 | adapter, parallel-adapter | every layer; width --bottleneck, else the widest that fits the budget |
+| bias              | BitFit: a bias on every projection of every layer (needs less than the budget) |
 | adalora           | trained by peft's AdaLoRA itself (train/adalora.py), not a unit list       |
 | full              | no units: the whole backbone is trained                                 |
 """
@@ -52,6 +53,11 @@ def baseline_units(method: str, probe, budget: int, rank: int | None = None, bot
         if r == 0:
             raise UserError(f"--budget {budget:,} is below LoRA rank 1 on every linear ({sum(per_rank.values()):,} params); raise the budget")
         return sorted(Unit(layer, "lora", rank_, t) for (layer, t), rank_ in ranks.items())
+    if not KINDS[method].sized:
+        units = everywhere(method, 1, layers)
+        if probe_count(probe, units) > budget:
+            raise UserError(f"--budget {budget:,} is below {method} on every projection ({probe_count(probe, units):,} params); raise the budget")
+        return units
     size = rank if method in ("lora", "dora") else bottleneck
     if size is None:
         size = _widest(method, probe, budget, layers)

@@ -68,7 +68,8 @@ def _field_help(key: str) -> str:
 
 SPACE_HELP = ("search space, one entry per unit family: KIND-SIZE[:TARGETS]; each comma-separated target gives one unit "
               "per layer, '+' joins targets into one unit. Kinds: {kinds}. Targets: q, k, v, o (attention), ffn_in (up, and "
-              "gate), ffn_out (down). E.g. lora-4:q,k,v,o,ffn_in,ffn_out adapter-16; the paper's space is lora-8:q+v adapter-128")
+              "gate), ffn_out (down); a kind without a size is written without one (bias:q,ffn_in). E.g. lora-4:q,k,v,o,ffn_in,ffn_out "
+              "adapter-16; the paper's space is lora-8:q+v adapter-128")
 
 
 def _add_flags(p: argparse.ArgumentParser, flags: dict) -> None:

@@ -17,7 +17,7 @@ __all__ = ["RUN_FILES", "export_run", "load_trained"]  # load_trained lives in r
 
 
 def export_run(run_dir: Path, fmt: str, out: Path) -> None:
-    from prunepeft.export.peft_format import export_merged, export_peft, peft_coverage
+    from prunepeft.export.peft_format import export_merged, export_peft, foldable, peft_coverage
 
     run_dir, out = Path(run_dir), Path(out)
     if not run_dir.is_dir():
@@ -32,9 +32,12 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
     if supernet.train_backbone and fmt == "peft":
         raise UserError("this run is a full fine-tune: there is no adapter to export; use --format merged "
                         "(a plain Hugging Face model folder) or --format prunepeft")
-    if fmt == "merged" and left:
-        raise UserError(f"cannot merge {', '.join(u.name for u in left)} into the weights: only LoRA/DoRA merge; "
-                        "use --format prunepeft to keep every unit")
+    unmergeable = [u for u in left if u not in foldable(supernet, left)]
+    if fmt == "merged" and unmergeable:
+        raise UserError(f"cannot merge {', '.join(u.name for u in unmergeable)} into the weights: only LoRA/DoRA, and biases "
+                        "on Linears that have one, merge; use --format prunepeft to keep every unit")
+    if fmt == "merged":
+        left = []
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -55,7 +58,7 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
             else:
                 export_merged(supernet, base, tmp, tokenizer)
             if left:  # reported, never silently dropped
-                write_json(tmp / "units_not_in_peft.json", {"reason": "HF peft has no bottleneck-adapter type; use --format prunepeft for them",
+                write_json(tmp / "units_not_in_peft.json", {"reason": "HF peft has no type for bottleneck adapters or per-projection biases; use --format prunepeft for them",
                                                              "units": [u.to_dict() for u in left]})
         if out.exists():
             out.rmdir()

@@ -2,7 +2,7 @@
 
 Several LoRA sizes on one module are exported exactly as one LoRA of the summed rank:
 sum_i s_i B_i A_i = B A with A = [A_1; A_2], B = [s_1/s B_1, s_2/s B_2], s = alpha/r.
-Kinds peft cannot express (bottleneck adapters, DoRA mixed with LoRA) are reported, never dropped
+Kinds peft cannot express (bottleneck adapters, per-projection biases, DoRA mixed with LoRA) are reported, never dropped
 silently: the caller decides whether that is an error.
 """
 
@@ -49,7 +49,8 @@ def build_peft_model(supernet: Supernet, base_model):
 
     units, left, kind = peft_coverage(supernet)
     if not units:
-        raise UserError("this configuration has no LoRA/DoRA unit: peft has no format for bottleneck adapters; use --format prunepeft")
+        raise UserError("this configuration has no LoRA/DoRA unit: peft has no format for bottleneck adapters or per-projection biases; "
+                        "use --format prunepeft")
     per_module = _combined_modules(supernet, units)
     ranks = {name: sum(d.r for _, d in parts) for name, parts in per_module.items()}
     first = next(iter(per_module.values()))[0][1]
@@ -98,9 +99,22 @@ def export_peft(supernet: Supernet, base_model, out_dir: Path) -> list:
     return left
 
 
+def foldable(supernet: Supernet, units) -> list:
+    """The units a merged model can hold although peft cannot: bias units whose every Linear has a
+    bias of its own (BERT-like models; Llama's projections have none)."""
+    return [u for u in units if get_kind(u.kind).folds_into_bias
+            and all(supernet.base_linear(name).bias is not None for name in supernet.linear_names(u))]
+
+
 def export_merged(supernet: Supernet, base_model, out_dir: Path, tokenizer=None) -> list:
     peft_model, left = build_peft_model(supernet, base_model)
     merged = peft_model.merge_and_unload()
+    folded = foldable(supernet, left)
+    with torch.no_grad():
+        for unit in folded:
+            for name, delta in supernet.deltas(unit):
+                merged.get_submodule(name).bias.add_(delta.delta_bias())
+    left = [u for u in left if u not in folded]
     merged.save_pretrained(str(out_dir))
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out_dir))

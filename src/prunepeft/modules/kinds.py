@@ -23,6 +23,7 @@ from torch import nn
 
 from prunepeft.errors import UserError
 from prunepeft.modules.adapter import ADAPTER_INITS, ParallelAdapter, SerialAdapter
+from prunepeft.modules.bias import BiasDelta
 from prunepeft.modules.lora import DoraDelta, LoraDelta
 
 TARGETS = ("q", "k", "v", "o", "ffn_in", "ffn_out")
@@ -43,7 +44,7 @@ class UnitOptions:
 @dataclass(frozen=True)
 class Kind:
     name: str
-    size_word: str  # what the size means: "rank" or "width"
+    size_word: str | None  # what the size means: "rank" or "width"; None: the kind has no size (written without one)
     targets: tuple[str, ...]  # where a unit of this kind may attach
     default_target: str  # a space entry without targets: the paper's unit ("q+v" for LoRA)
     # exact trainable parameters on ONE Linear: (in_features, out_features, size, hidden size) -> count
@@ -52,10 +53,15 @@ class Kind:
     build: Callable[[nn.Linear, int, UnitOptions, int], nn.Module]
     peft_dora: bool | None = None  # None: peft cannot express it; else LoraConfig(use_dora=...)
     reads_ffn_input: bool = False  # the host must capture the FFN's input (parallel adapter)
+    folds_into_bias: bool = False  # a merged export adds the unit's vector to its Linear's own bias
 
     @property
     def peft(self) -> bool:
         return self.peft_dora is not None
+
+    @property
+    def sized(self) -> bool:
+        return self.size_word is not None
 
 
 def _alpha(options: UnitOptions, r: int) -> float:
@@ -79,6 +85,10 @@ KINDS: dict[str, Kind] = {
         Kind("parallel-adapter", "width", ("ffn_out",), "ffn_out", lambda i, o, w, h: _bottleneck(h, o, w),
              lambda lin, w, opt, h: ParallelAdapter(h, lin.out_features, w, opt.parallel_scaling, opt.adapter_init),
              reads_ffn_input=True),
+        # BitFit on one projection (AutoPEFT's and S3Delta's cheapest unit); without targets, every bias of a layer.
+        # peft has no per-module bias format.
+        Kind("bias", None, TARGETS, "+".join(TARGETS), lambda i, o, s, h: o, lambda lin, s, opt, h: BiasDelta(lin.out_features),
+             folds_into_bias=True),
     )
 }
 
@@ -120,5 +130,6 @@ def lora_rank_fill(counts: dict[str, int], budget: int) -> tuple[int, dict[str, 
 
 def describe() -> str:
     """One line per kind for --help and the README."""
-    return "; ".join(f"{k.name} (size = {k.size_word}; targets {','.join(k.targets)}; default {k.default_target})" for k in KINDS.values())
+    return "; ".join(f"{k.name} ({f'size = {k.size_word}' if k.sized else 'no size'}; targets {','.join(k.targets)}; "
+                     f"default {k.default_target})" for k in KINDS.values())
 

@@ -8,6 +8,7 @@ each target gives one unit per layer, and `+` joins sites into one unit:
     lora-8:q+v                      the paper's unit: one LoRA r=8 on query AND value, pruned together
     lora-8                          the same (a kind's default target)
     adapter-16                      a serial adapter of width 16 after the FFN output
+    bias:q,ffn_in                   BitFit units: a kind without a size is written without one
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Unit:
     def __post_init__(self):
         kind = get_kind(self.kind)
         object.__setattr__(self, "target", parse_target(kind, self.target))
+        if not kind.sized and int(self.size) != 1:
+            raise UserError(f"{self.kind} units have no size; write {self.kind}[:TARGETS] (size 1 internally), got size {self.size}")
         if int(self.size) <= 0:
             raise UserError(f"unit size must be a positive {kind.size_word}, got {self.size} for {self.kind}; "
                             "use e.g. 8 for a LoRA rank or 32 for an adapter width")
@@ -42,8 +45,9 @@ class Unit:
 
     @property
     def family(self) -> str:
-        """Kind and size, e.g. 'lora-8': units of one family share one scale and a partition column."""
-        return f"{self.kind}-{self.size}"
+        """Kind and size, e.g. 'lora-8' ('bias' for a kind without a size): units of one family share
+        one scale and a partition column."""
+        return f"{self.kind}-{self.size}" if get_kind(self.kind).sized else self.kind
 
     @property
     def sites(self) -> tuple[str, ...]:
@@ -75,19 +79,31 @@ class Unit:
         try:
             key, layer = name.rsplit("@", 1)
             family, _, target = key.partition(":")
-            kind, size = family.rsplit("-", 1)
+            kind, size = split_family(family)
             return cls(layer=int(layer), kind=kind, size=int(size), target=target)
         except ValueError:
             raise UserError(f"bad unit name {name!r}: the form is kind-size[:target]@layer, e.g. lora-8:q@3") from None
 
 
+def split_family(family: str) -> tuple[str, str]:
+    """'lora-8' -> ('lora', '8'); 'bias' (a kind without a size) -> ('bias', '1'); else ('', family)."""
+    if family in KINDS and not KINDS[family].sized:
+        return family, "1"
+    kind, sep, size = family.rpartition("-")
+    return (kind, size) if sep and kind in KINDS and KINDS[kind].sized else ("", family)
+
+
 def parse_space_entry(text: str, flag: str = "--space") -> list[tuple[str, int, str]]:
     """'lora-4:q,k' -> [('lora', 4, 'q'), ('lora', 4, 'k')] (kind, size, target per unit of a layer)."""
     family, _, targets = str(text).strip().partition(":")
-    kind, sep, size = family.rpartition("-")
-    if not sep or kind not in KINDS:
+    kind, size = split_family(family)
+    if not kind and family in KINDS:
+        raise UserError(f"{flag} entry {text!r}: {family} needs a {KINDS[family].size_word}, e.g. {family}-8")
+    if not kind and family.rpartition("-")[0] in KINDS:
+        raise UserError(f"{flag} entry {text!r}: {family.rpartition('-')[0]} units have no size; write e.g. bias:q,ffn_in")
+    if not kind:
         raise UserError(f"{flag} entry {text!r}: unknown unit kind {kind or family!r}; an entry is KIND-SIZE[:TARGETS] "
-                        f"with KIND in {', '.join(KINDS)}, e.g. lora-4:q,k,v,o,ffn_in,ffn_out or adapter-16")
+                        f"with KIND in {', '.join(KINDS)} (bias has no size), e.g. lora-4:q,k,v,o,ffn_in,ffn_out, adapter-16 or bias:q,ffn_in")
     try:
         value = int(size)
     except ValueError:

@@ -38,7 +38,8 @@ class Supernet:
         self.train_backbone = False  # True only for the full fine-tuning baseline
 
     # ---- the search space -------------------------------------------------------------
-    def _linear(self, name: str) -> nn.Linear:
+    def base_linear(self, name: str) -> nn.Linear:
+        """The frozen Linear at `name`, whether or not units are attached to it."""
         module = self.model.get_submodule(name)
         return module.base if isinstance(module, UnitHost) else module
 
@@ -50,11 +51,11 @@ class Supernet:
         return [name for target in unit.sites for name in sites.linears(target)]
 
     def _hidden(self, layer: int) -> int:
-        return self._linear(self.arch.sites[layer].query).in_features
+        return self.base_linear(self.arch.sites[layer].query).in_features
 
     def param_count(self, unit: Unit) -> int:
         """Exact trainable parameters of a unit, from the shapes of its Linears, before building it."""
-        linears = [self._linear(name) for name in self.linear_names(unit)]  # checks the layer first
+        linears = [self.base_linear(name) for name in self.linear_names(unit)]  # checks the layer first
         kind, hidden = get_kind(unit.kind), self._hidden(unit.layer)
         return sum(kind.count(lin.in_features, lin.out_features, unit.size, hidden) for lin in linears)
 
