@@ -364,3 +364,12 @@ python benchmarks/quality.py --tasks movie --methods prunepeft --seeds 1 2 3 "${
 python benchmarks/depth_bias.py /work/bench/w9/qnli-nall-len128-ep3/prunepeft/seed1 /work/bench/avg/w1/qnli-nall-len128-ep3/prunepeft/seed2 \
   /work/bench/avg/w2/qnli-nall-len128-ep3/prunepeft/seed3 /work/bench/bal/w1/qnli-nall-len128-ep3/prunepeft/seed2 \
   /work/bench/bal/w2/qnli-nall-len128-ep3/prunepeft/seed3 --out benchmarks/results/depth-bias
+# Bias units beside LoRA in the space (2026-12-06; a worktree of 9d3111f holding the bias kind as committed in 7491d13,
+# two lanes; every run in one work dir): SST-2 seeds 1-3 (results/space-bias-sst2/), RTE seeds 1-2 (results/space-bias-rte/)
+WB=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/bias/search --set "search.space=lora-4:q,k,v,o,ffn_in,ffn_out bias:q,k,v,o,ffn_in,ffn_out")
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 "${WB[@]}" --out /work/bench/bias/search-out
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 2 3 "${WB[@]}" --out /work/bench/bias/out-l1
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 1 "${WB[@]}" --out /work/bench/bias/out-l2
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 2 "${WB[@]}" --out /work/bench/bias/out-l3
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WB[@]}" --report-only --out benchmarks/results/space-bias-sst2
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 1 2 "${WB[@]}" --report-only --out benchmarks/results/space-bias-rte
