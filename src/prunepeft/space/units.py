@@ -102,7 +102,7 @@ def parse_space_entry(text: str, flag: str = "--space") -> list[tuple[str, int, 
     if not kind and family.rpartition("-")[0] in KINDS:
         raise UserError(f"{flag} entry {text!r}: {family.rpartition('-')[0]} units have no size; write e.g. bias:q,ffn_in")
     if not kind:
-        raise UserError(f"{flag} entry {text!r}: unknown unit kind {kind or family!r}; an entry is KIND-SIZE[:TARGETS] "
+        raise UserError(f"{flag} entry {text!r}: unknown unit kind {family.rpartition('-')[0] or family!r}; an entry is KIND-SIZE[:TARGETS] "
                         f"with KIND in {', '.join(KINDS)} (bias has no size), e.g. lora-4:q,k,v,o,ffn_in,ffn_out, adapter-16 or bias:q,ffn_in")
     try:
         value = int(size)
