@@ -373,3 +373,15 @@ python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 1 "${WB[@]}
 python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 2 "${WB[@]}" --out /work/bench/bias/out-l3
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 3 "${WB[@]}" --report-only --out benchmarks/results/space-bias-sst2
 python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 1 2 "${WB[@]}" --report-only --out benchmarks/results/space-bias-rte
+# The search with one criterion, activation, in every block (the one criterion that does not prune the top layers
+# first, results/depth-bias/; 2026-12-06, a worktree of 7491d13): QNLI seeds 2-3 on two lanes, SST-2 seeds 1-3 on a
+# third beside them (results/activation-qnli/, results/activation-sst2/); the report-only invocation reads the QNLI
+# lanes' run folders linked into /work/bench/act/all
+WA=(--threads 1 --data-dir ../shared/data/glue)
+python benchmarks/quality.py --tasks qnli --methods activation --seeds 2 "${WA[@]}" --work-dir /work/bench/act/w2 --out /work/logs/act-qnli-s2
+python benchmarks/quality.py --tasks qnli --methods activation --seeds 3 "${WA[@]}" --work-dir /work/bench/act/w3 --out /work/logs/act-qnli-s3
+python benchmarks/quality.py --tasks sst2 --methods activation --seeds 1 2 3 "${WA[@]}" --work-dir /work/bench/act/sst2 --out /work/logs/act-sst2
+python benchmarks/quality.py --tasks qnli --methods activation --seeds 2 3 "${WA[@]}" --work-dir /work/bench/act/all --report-only \
+  --out benchmarks/results/activation-qnli
+python benchmarks/quality.py --tasks sst2 --methods activation --seeds 1 2 3 "${WA[@]}" --work-dir /work/bench/act/sst2 --report-only \
+  --out benchmarks/results/activation-sst2
