@@ -32,7 +32,8 @@ def export_run(run_dir: Path, fmt: str, out: Path) -> None:
     if supernet.train_backbone and fmt == "peft":
         raise UserError("this run is a full fine-tune: there is no adapter to export; use --format merged "
                         "(a plain Hugging Face model folder) or --format prunepeft")
-    unmergeable = [u for u in left if u not in foldable(supernet, left)]
+    folded = foldable(supernet, left)
+    unmergeable = [u for u in left if u not in folded]
     if fmt == "merged" and unmergeable:
         raise UserError(f"cannot merge {', '.join(u.name for u in unmergeable)} into the weights: only LoRA/DoRA, and biases "
                         "on Linears that have one, merge; use --format prunepeft to keep every unit")

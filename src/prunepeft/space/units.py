@@ -99,11 +99,14 @@ def parse_space_entry(text: str, flag: str = "--space") -> list[tuple[str, int, 
     kind, size = split_family(family)
     if not kind and family in KINDS:
         raise UserError(f"{flag} entry {text!r}: {family} needs a {KINDS[family].size_word}, e.g. {family}-8")
-    if not kind and family.rpartition("-")[0] in KINDS:
-        raise UserError(f"{flag} entry {text!r}: {family.rpartition('-')[0]} units have no size; write e.g. bias:q,ffn_in")
+    named = family.rpartition("-")[0] or family  # the kind the entry names, without its size
+    if not kind and named in KINDS:
+        raise UserError(f"{flag} entry {text!r}: {named} units have no size; write e.g. {named}:q,ffn_in")
     if not kind:
-        raise UserError(f"{flag} entry {text!r}: unknown unit kind {family.rpartition('-')[0] or family!r}; an entry is KIND-SIZE[:TARGETS] "
-                        f"with KIND in {', '.join(KINDS)} (bias has no size), e.g. lora-4:q,k,v,o,ffn_in,ffn_out, adapter-16 or bias:q,ffn_in")
+        unsized = ", ".join(k for k in KINDS if not KINDS[k].sized)
+        raise UserError(f"{flag} entry {text!r}: unknown unit kind {named!r}; an entry is KIND-SIZE[:TARGETS] "
+                        f"with KIND in {', '.join(KINDS)} ({unsized} without a size), e.g. lora-4:q,k,v,o,ffn_in,ffn_out, "
+                        "adapter-16 or bias:q,ffn_in")
     try:
         value = int(size)
     except ValueError:
