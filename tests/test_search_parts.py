@@ -226,7 +226,8 @@ def _shared_turn_case(bert_case, monkeypatch):
     cfg.train.per_device_train_batch_size = 4
     cfg.train.learning_rate = cfg.train.head_learning_rate = 1e-2
     batch = {**bert_case.inputs(batch=4), "labels": torch.tensor([0, 1, 0, 1])}
-    session = SimpleNamespace(cfg=cfg, train_encoded=list(range(100)), loader=lambda data, **_: [batch] * math.ceil(len(data) / 4))
+    session = SimpleNamespace(cfg=cfg, train_encoded=list(range(100)), loader=lambda data, **_: [batch] * math.ceil(len(data) / 4),
+                              task=SimpleNamespace(is_causal_lm=False))
     runs, checks, real_train = [], [], loop.train
 
     def recorded_train(*args, stop, **kwargs):
@@ -286,6 +287,7 @@ def test_a_shared_turn_stuck_at_the_prior_restarts_from_fresh_units_at_a_third_o
         return [{"steps": 62 if stuck else 3, "tail_loss": math.log(2) if stuck else 0.3, "train_loss": 0.5}]
 
     monkeypatch.setattr(loop, "train", train)
+    monkeypatch.setattr(loop, "_collapse_watch", lambda *_: None)  # the loader below yields examples, not batches
     session.loader = lambda data, **_: data
     history, examples, retry_scale = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, math.log(2), lambda _: None)
     assert retry_scale == pytest.approx(1 / 3) and [t["lr"] for t in tries] == pytest.approx([1e-2, 1e-2 / 3])
@@ -293,6 +295,62 @@ def test_a_shared_turn_stuck_at_the_prior_restarts_from_fresh_units_at_a_third_o
     for name, tensor in fresh.items():
         assert torch.equal(tries[1]["start"][name], tensor), name  # not the stuck try's weights
     assert tries[1]["data"] == loop.chunk(list(range(1000)), 4 * 62, 8 * loop.MAX_SHARED_FACTOR, session.cfg.seed)
+
+
+def _zero_head(supernet) -> None:
+    """What a collapse looks like: the classifier reads nothing from the input, every example gets its bias."""
+    with torch.no_grad():
+        for name, p in supernet.model.named_parameters():
+            if "classifier" in name and name.endswith("weight"):
+                p.zero_()
+
+
+def test_collapse_watch_fires_after_two_readings_of_input_independent_outputs(bert_case):
+    """It reads the spread at the start, then every CHECK_EVERY steps from the plan on: a supernet
+    whose outputs still vary is never collapsed, one whose outputs are the same for every example is
+    collapsed at the second such reading, not the first."""
+    from prunepeft.search.collapse import CHECK_EVERY, CollapseWatch
+
+    supernet = bert_case.supernet()
+    supernet.model.train()  # as the training loop leaves it
+    batches = [{**bert_case.inputs(batch=4), "labels": torch.tensor([0, 1, 0, 1])}] * 2
+    watch = CollapseWatch(supernet.model, batches, planned_steps=10)
+    assert watch.start > 0
+    assert not any(watch.check(step) for step in range(1, 10 + 3 * CHECK_EVERY)) and len(watch.readings) == 3  # 10, 35, 60
+    _zero_head(supernet)
+    assert not watch.check(10 + 3 * CHECK_EVERY)  # one reading at (almost) no spread
+    assert not watch.check(10 + 3 * CHECK_EVERY + 1)  # between readings: nothing read
+    assert watch.check(10 + 4 * CHECK_EVERY) and watch.readings[-1] < 1e-6
+    assert supernet.model.training  # the readings leave the model as they found it
+
+
+def test_a_collapsed_shared_turn_is_retried_long_before_its_longest_turn(bert_case, monkeypatch, caplog):
+    """glue/qnli seed 1: at the full rate the supernet's outputs stop depending on the input and the
+    turn would train 31x its plan at the prior. The watch ends that try at its second low reading
+    (planned steps + CHECK_EVERY), and the retry says why."""
+    from prunepeft.search.collapse import CHECK_EVERY
+
+    loop, supernet, session, runs, checks = _shared_turn_case(bert_case, monkeypatch)
+    real = loop.train
+    tries = []
+
+    def train(sn, loader, cfg, stop, **kw):
+        tries.append(cfg.learning_rate)
+        if len(tries) == 2:
+            return real(sn, loader, cfg, stop=stop, **kw)
+        _zero_head(sn)  # collapsed from the first step; the loss stays at the prior
+        losses = []
+        while not stop(losses := losses + [math.log(2)]):
+            pass
+        return [{"steps": len(losses), "tail_loss": math.log(2), "train_loss": math.log(2)}]
+
+    monkeypatch.setattr(loop, "train", train)
+    with caplog.at_level("WARNING"):
+        history, examples, retry_scale = loop._shared_turn(session, supernet, list(range(1000)), 0, 8, math.log(2), lambda _: None)
+    assert retry_scale == pytest.approx(1 / 3) and tries == pytest.approx([1e-2, 1e-2 / 3])
+    first_try = examples - 4 * history[-1]["steps"]
+    assert first_try == 4 * (2 + CHECK_EVERY) < 8 * loop.MAX_SHARED_FACTOR  # planned 2 steps, then two readings
+    assert "its outputs no longer depend on the input" in caplog.text
 
 
 def test_shared_turn_warms_up_as_the_final_training_does_within_half_its_plan():

@@ -39,6 +39,7 @@ from prunepeft.io import append_jsonl, atomic_write_bytes, remove, write_json
 from prunepeft.logs import get_logger
 from prunepeft.search.budget import check_budget, parse_budget
 from prunepeft.search.checkpoint import load_state, restore_weights, save_checkpoint
+from prunepeft.search.collapse import PROBE_EXAMPLES, CollapseWatch
 from prunepeft.search.learned import has_learned, prior_loss
 from prunepeft.search.schedule import low_fidelity_rounds, plan, search_train_config, shared_warmup_steps, units_per_round
 from prunepeft.search.stream import chunk
@@ -316,35 +317,38 @@ def _shared_turn(session, supernet, stream_data, position: int, size: int, prior
     linear decay over the longest turn allowed), checked after every step once `size` examples are done: restarting the
     optimiser and the rate's warm-up and decay for each extension, as before, spent on GLUE RTE 4.3
     epochs before the supernet learned (docs/method-notes.md). A turn that never leaves the label
-    prior is retried once from the same fresh weights, on the next data, at RETRY_RATE_SCALE of the rate:
-    a supernet thrown to the prior by full-rate steps stays there (glue/qnli seed 1), and at a third
-    of the rate the same turn learns. Returns (history, examples of both tries, the rate scale the
-    rest of the search must train at)."""
+    prior, or whose outputs stop depending on the input (search/collapse.py), is retried once from the
+    same fresh weights, on the next data, at RETRY_RATE_SCALE of the rate: a supernet thrown to the
+    prior by full-rate steps stays there (glue/qnli seed 1), and at a third of the rate the same turn
+    learns. Returns (history, examples of both tries, the rate scale the rest of the search must train at)."""
     fresh = supernet.unit_state_dict(), supernet.head_state_dict()
-    history, examples, learned = _train_until_learned(session, supernet, stream_data, position, size, prior, 1.0, STAGE_ROUND, log)
+    history, examples, learned, watch = _train_until_learned(session, supernet, stream_data, position, size, prior, 1.0,
+                                                             STAGE_ROUND, log)
     if learned:
         return history, examples, 1.0
     get_logger(__name__).warning(
         f"shared turn: the supernet has not learned after {examples:,} training examples (training loss "
-        f"{history[-1]['tail_loss']:.4f}, label prior {prior:.4f}); retrying from fresh units at {RETRY_RATE_SCALE:.3g} x the "
-        "search's learning rate, which the rest of the search keeps")
+        f"{history[-1]['tail_loss']:.4f}, label prior {prior:.4f}{_collapse_words(watch)}); retrying from fresh units at "
+        f"{RETRY_RATE_SCALE:.3g} x the search's learning rate, which the rest of the search keeps")
     supernet.load_unit_state_dict(fresh[0])
     supernet.load_head_state_dict(fresh[1])
-    retry, more, learned = _train_until_learned(session, supernet, stream_data, position + examples, size, prior, RETRY_RATE_SCALE,
-                                                STAGE_ROUND - 1, log)
+    retry, more, learned, watch = _train_until_learned(session, supernet, stream_data, position + examples, size, prior,
+                                                       RETRY_RATE_SCALE, STAGE_ROUND - 1, log)
     examples += more
     if not learned:
         loss = retry[-1]["tail_loss"]
         raise UserError(f"the supernet has not learned after {examples:,} training examples, at the search's learning rate and at "
                         f"{RETRY_RATE_SCALE:.3g} of it: its training loss {loss:.4f} stays near the loss of predicting the label "
-                        f"prior ({prior:.4f}), so every criterion would score noise. Check the labels, use more training data, or "
+                        f"prior ({prior:.4f}){_collapse_words(watch)}, so every criterion would score noise. Check the labels, "
+                        "use more training data, or "
                         "set the search's rate yourself (--set search.learning_rate_scale=0.1, or a higher --learning-rate)")
     return retry, examples, RETRY_RATE_SCALE
 
 
 def _train_until_learned(session, supernet, stream_data, position: int, size: int, prior: float, retry_scale: float, stage: int,
                          log):
-    """One try of the shared turn: (history, examples trained, whether it has learned)."""
+    """One try of the shared turn: (history, examples trained, whether it has learned, its CollapseWatch
+    or None). It ends when the supernet has learned, has collapsed, or has trained MAX_SHARED_FACTOR x `size`."""
     cfg, ratio = search_train_config(session.cfg, retry_scale), session.cfg.search.learned_ratio
     batch = global_batch_size(cfg.per_device_train_batch_size)
     planned_steps = max(1, math.ceil(size / batch))
@@ -352,18 +356,37 @@ def _train_until_learned(session, supernet, stream_data, position: int, size: in
     seed_everything(session.cfg.seed, stage)
     data = chunk(stream_data, position, size * MAX_SHARED_FACTOR, session.cfg.seed)
 
-    def learned(losses: list[float]) -> bool:
-        return len(losses) >= planned_steps and has_learned(tail_loss(losses), prior, ratio)
+    watch = _collapse_watch(session, supernet, planned_steps)
+
+    def learned_or_collapsed(losses: list[float]) -> bool:
+        if len(losses) >= planned_steps and has_learned(tail_loss(losses), prior, ratio):
+            return True
+        return watch is not None and watch.check(len(losses))
 
     history = train(supernet, session.loader(data, train=True, stage=stage, shuffle=False), cfg, epochs=1,
                     collect=(True, True), desc="shared turn (until learned)" + ("" if retry_scale == 1.0 else ", retry"),
-                    stop=learned, warmup_steps=warmup)
+                    stop=learned_or_collapsed, warmup_steps=warmup)
     examples, loss = min(len(data), history[-1]["steps"] * batch), history[-1]["tail_loss"]
     learned_now = has_learned(loss, prior, ratio)
     if examples > size and learned_now:
         log(f"shared turn: the supernet learned after {examples:,} training examples ({size:,} planned; train loss {loss:.4f} "
             f"below {ratio:g} x {prior:.4f}, the loss of predicting the label prior)")
-    return history, examples, learned_now
+    return history, examples, learned_now, watch
+
+
+def _collapse_watch(session, supernet, planned_steps: int) -> CollapseWatch | None:
+    """None for a causal LM: its outputs are next-token logits, which vary with the input even at the prior."""
+    if session.task.is_causal_lm:
+        return None
+    probe = session.train_encoded[:PROBE_EXAMPLES]
+    return CollapseWatch(supernet.model, session.loader(probe, train=False), planned_steps)
+
+
+def _collapse_words(watch: CollapseWatch | None) -> str:
+    if watch is None or not watch.collapsed:
+        return ""
+    return (f"; its outputs no longer depend on the input: their spread over {PROBE_EXAMPLES} training examples fell to "
+            f"{watch.readings[-1]:.2g} from {watch.start:.2g} at the start")
 
 
 def _strategy(session, out: Path, supernet, shared_stats, compact, partition, labels, budget, schedule, retry_scale: float, log):
