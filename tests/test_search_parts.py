@@ -314,7 +314,8 @@ def test_collapse_watch_fires_after_two_readings_of_input_independent_outputs(be
     supernet = bert_case.supernet()
     supernet.model.train()  # as the training loop leaves it
     batches = [{**bert_case.inputs(batch=4), "labels": torch.tensor([0, 1, 0, 1])}] * 2
-    watch = CollapseWatch(supernet.model, batches, planned_steps=10)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None)  # a real one: its iterator draws a seed
+    watch = CollapseWatch(supernet.model, loader, planned_steps=10)
     assert watch.start > 0
     assert not any(watch.check(step) for step in range(1, 10 + 3 * CHECK_EVERY)) and len(watch.readings) == 3  # 10, 35, 60
     _zero_head(supernet)
@@ -322,6 +323,9 @@ def test_collapse_watch_fires_after_two_readings_of_input_independent_outputs(be
     assert not watch.check(10 + 3 * CHECK_EVERY + 1)  # between readings: nothing read
     assert watch.check(10 + 4 * CHECK_EVERY) and watch.readings[-1] < 1e-6
     assert supernet.model.training  # the readings leave the model as they found it
+    state = torch.random.get_rng_state()
+    watch.check(10 + 5 * CHECK_EVERY)
+    assert torch.equal(torch.random.get_rng_state(), state)  # and the random numbers training draws next
 
 
 def test_a_collapsed_shared_turn_is_retried_long_before_its_longest_turn(bert_case, monkeypatch, caplog):

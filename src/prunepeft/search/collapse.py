@@ -25,7 +25,9 @@ def output_spread(model, loader) -> float:
     was_training = model.training
     model.eval()  # no dropout; the supernet records no statistics from an eval-mode forward
     outputs = []
-    with torch.no_grad():
+    # a DataLoader draws its base seed from the global RNG: restore it, so that the training's
+    # dropout masks, and so the search's path, are those of a search that is not watched
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items() if k != "labels"}
             outputs.append(model(**batch).logits.float())
