@@ -385,3 +385,15 @@ python benchmarks/quality.py --tasks qnli --methods activation --seeds 2 3 "${WA
   --out benchmarks/results/activation-qnli
 python benchmarks/quality.py --tasks sst2 --methods activation --seeds 1 2 3 "${WA[@]}" --work-dir /work/bench/act/sst2 --report-only \
   --out benchmarks/results/activation-sst2
+# The shared turn's collapse watch (search/collapse.py; 2026-12-06, a worktree of the commit after c6dc2d8, two lanes):
+# QNLI seed 1 of the default, whose full-rate shared turn collapses, and RTE seed 1, whose turn is slow to learn
+# and must not be cut (the same score as recorded); then the four tables with this QNLI seed 1 and RTE seed 1
+WC=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/collapse)
+python benchmarks/quality.py --tasks qnli --methods prunepeft --seeds 1 "${WC[@]}" --out /work/bench/collapse/out-qnli
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 1 "${WC[@]}" --out /work/bench/collapse/out-rte
+# the output spread the watch reads, replayed on the shared turns of QNLI seed 1 and RTE seeds 1-3
+python benchmarks/shared_warmup.py --task qnli --seed 1 --warmup 22 --steps 150 --spread > benchmarks/results/shared-warmup/collapse-qnli-seed1.log
+for S in 1 2 3; do
+  python benchmarks/shared_warmup.py --task rte --seed $S --warmup 5 --planned-examples 344 --steps 225 --spread \
+    > benchmarks/results/shared-warmup/collapse-rte-seed$S.log
+done
