@@ -397,3 +397,8 @@ for S in 1 2 3; do
   python benchmarks/shared_warmup.py --task rte --seed $S --warmup 5 --planned-examples 344 --steps 225 --spread \
     > benchmarks/results/shared-warmup/collapse-rte-seed$S.log
 done
+# SST-2 seeds 1-2 of the default rerun with the collapse watch (a worktree of 5102478, two lanes): the recorded scores again
+WR=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/repro)
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 "${WR[@]}" --out /work/bench/repro/out-s1
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 2 "${WR[@]}" --out /work/bench/repro/out-s2
+python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 "${WR[@]}" --report-only --out benchmarks/results/sst2-repro-5102478
