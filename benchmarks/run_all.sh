@@ -402,3 +402,7 @@ WR=(--threads 1 --data-dir ../shared/data/glue --work-dir /work/bench/repro)
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 "${WR[@]}" --out /work/bench/repro/out-s1
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 2 "${WR[@]}" --out /work/bench/repro/out-s2
 python benchmarks/quality.py --tasks sst2 --methods prunepeft --seeds 1 2 "${WR[@]}" --report-only --out benchmarks/results/sst2-repro-5102478
+# RTE seeds 2-3 of the default rerun with the collapse watch (the same worktree and work dir, two lanes): the recorded scores again
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 2 "${WR[@]}" --out /work/bench/repro/out-rte-s2
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 3 "${WR[@]}" --out /work/bench/repro/out-rte-s3
+python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 2 3 "${WR[@]}" --report-only --out benchmarks/results/rte-repro-5102478
