@@ -65,19 +65,18 @@ def main() -> None:
     data = chunk(session.train_encoded, 0, args.planned_examples * loop.MAX_SHARED_FACTOR, cfg.seed)
     print(f"task {args.task} seed {args.seed} warm-up {args.warmup} steps; {len(space)} units; label prior loss {prior:.4f}; "
           f"unit / head learning rate {cfg.train.learning_rate:g} / {cfg.train.head_learning_rate:g}", flush=True)
-    probe = session.loader(session.train_encoded[:PROBE_EXAMPLES], train=False)
-    first = output_spread(supernet.model, probe) if args.spread else None
-    if args.spread:
-        print(f"output spread over the first {PROBE_EXAMPLES} training examples at the start: {first:.4f}", flush=True)
+    watch = loop._collapse_watch(session, supernet, planned_steps=0) if args.spread else None  # the search's probe
+    if watch:
+        print(f"output spread over the first {PROBE_EXAMPLES} training examples at the start: {watch.start:.4f}", flush=True)
     start = time.perf_counter()
 
     def report(losses: list[float]) -> bool:
         if len(losses) % WINDOW == 0:
             window = losses[-WINDOW:]
             spread = ""
-            if args.spread:
-                now = output_spread(supernet.model, probe)
-                spread = f"; output spread {now:.4f} = {now / first:.3f} x the start"
+            if watch:
+                now = output_spread(watch.model, watch.loader)
+                spread = f"; output spread {now:.4f} = {now / watch.start:.3f} x the start"
             print(f"steps {len(losses) - WINDOW + 1}-{len(losses)}: mean loss {sum(window) / WINDOW:.4f}{spread} "
                   f"({time.perf_counter() - start:.0f} s)", flush=True)
         return len(losses) >= args.steps

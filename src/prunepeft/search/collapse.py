@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from prunepeft.distributed import accelerator, mean_over_processes
+
 PROBE_EXAMPLES = 64  # training examples the outputs are read on (a forward pass, no training)
 CHECK_EVERY = 25  # steps between two readings once the turn has trained its planned steps
 COLLAPSED_SPREAD = 0.05  # x the turn's starting spread, at two readings in a row: collapsed
@@ -18,9 +20,6 @@ def output_spread(model, loader) -> float:
     """How much the model's outputs vary with its input: the std over the probe examples of each
     output, after removing each example's mean over the classes (a constant shift of every logit
     changes no prediction), averaged over the outputs. Same on every process (mean over them)."""
-    from prunepeft.distributed import mean_over_processes
-    from prunepeft.train.loop import accelerator
-
     device = accelerator().device
     was_training = model.training
     model.eval()  # no dropout; the supernet records no statistics from an eval-mode forward
