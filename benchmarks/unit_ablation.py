@@ -10,6 +10,8 @@ and approximate it to first order). It compares that importance with:
   pruning probability there;
 - the units the search kept in the end (its configuration.json), against the importance-ordered units.
 
+A seed without that search gets the importance alone (benchmarks/placement_oracle.py reads it).
+
 The dev set measures the importance here, so this is an analysis of the criteria, not a way to choose
 units. Trains nothing; each unit costs one pass over the dev set.
 """
@@ -100,6 +102,17 @@ def kept_against_importance(search_dir: Path, importance: dict[str, float]) -> d
             "share_of_top": len(kept & top) / len(kept) if kept else None, "chance_share_of_top": len(kept) / len(order) if order else None}
 
 
+def against_search(search: Path, measured: dict) -> dict:
+    """The search of the same seed against the importance; empty values when that search did not run
+    (the importance alone still serves benchmarks/placement_oracle.py)."""
+    if not ((search / "trace.jsonl").is_file() and (search / "metrics.json").is_file()):
+        return {"search_run": None, "search_score": None, "criteria": {}, "kept": {"kept": [], "mean_percentile": None,
+                                                                                   "share_of_top": None, "chance_share_of_top": None}}
+    importance = {n: r["loss_rise"] for n, r in measured["units"].items()}
+    return {"search_run": str(search), "search_score": json.loads((search / "metrics.json").read_text()).get("score"),
+            "criteria": criteria_against_importance(search, importance), "kept": kept_against_importance(search, importance)}
+
+
 def analyse(work: Path, tasks, seeds, smoke: bool, progress=print) -> dict:
     out = {}
     for task in tasks:
@@ -107,15 +120,11 @@ def analyse(work: Path, tasks, seeds, smoke: bool, progress=print) -> dict:
         runs = {}
         for seed in seeds:
             trained, search = work / key / "none" / f"seed{seed}", work / key / "prunepeft" / f"seed{seed}"
-            if not ((trained / "metrics.json").is_file() and (search / "trace.jsonl").is_file() and (search / "metrics.json").is_file()):
+            if not (trained / "metrics.json").is_file():
                 continue
             progress(f"{task} seed {seed}: removing each unit of {trained}")
             measured = unit_importance(trained, progress)
-            importance = {n: r["loss_rise"] for n, r in measured["units"].items()}
-            runs[f"seed{seed}"] = {**measured, "trained_run": str(trained), "search_run": str(search),
-                                   "search_score": json.loads((search / "metrics.json").read_text()).get("score"),
-                                   "criteria": criteria_against_importance(search, importance),
-                                   "kept": kept_against_importance(search, importance)}
+            runs[f"seed{seed}"] = {**measured, "trained_run": str(trained), **against_search(search, measured)}
         if runs:
             out[task] = {"work_key": key, "runs": runs}
     return out
@@ -153,15 +162,15 @@ def markdown(payload: dict) -> str:
 
 def main(argv=None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--work-dir", type=Path, required=True, help="the quality.py work dir holding `none` and `prunepeft` runs of the same seeds")
+    p.add_argument("--work-dir", type=Path, required=True, help="the quality.py work dir holding `none` runs (and `prunepeft` runs of the same seeds)")
     p.add_argument("--tasks", nargs="+", default=["sst2"], choices=list(TASKS))
     args = p.parse_args(argv)
     common.set_threads(args.threads, args.smoke)
     started = time.perf_counter()
     tasks = analyse(args.work_dir, args.tasks, args.seeds, args.smoke)
     if not tasks:
-        print(f"unit_ablation: no seed of {args.tasks} with both a finished `none` run and a `prunepeft` search in {args.work_dir}; "
-              "run benchmarks/quality.py --methods none prunepeft with that --work-dir first", file=sys.stderr)
+        print(f"unit_ablation: no seed of {args.tasks} with a finished `none` run in {args.work_dir}; "
+              "run benchmarks/quality.py --methods none (and prunepeft, for the criteria) with that --work-dir first", file=sys.stderr)
         return 2
     payload = common.base_payload("unit_ablation", args, started)
     payload.update({"work_dir": str(args.work_dir), "tasks": tasks})

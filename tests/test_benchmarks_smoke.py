@@ -90,6 +90,21 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
     assert 0 <= r["kept"]["mean_percentile"] <= 1 and r["kept"]["kept"]
     assert "importance percentile" in md
 
+    # the oracle trains the most and the least important units that fill the budget, beside the recorded scores
+    run("placement_oracle", "--out", tmp_path / "oracle", "--work-dir", work, "--ablation", tmp_path / "ablation" / "unit_ablation.json",
+        "--scores-from", out / "quality.json")
+    data, md = results(tmp_path / "oracle", "placement_oracle")
+    assert data["failures"] == [] and {x["order"] for x in data["runs"]} == {"top", "bottom"}
+    first_of = {"top": min(r["units"], key=lambda n: (-r["units"][n]["loss_rise"], n)),
+                "bottom": min(r["units"], key=lambda n: (r["units"][n]["loss_rise"], n))}
+    for x in data["runs"]:
+        assert x["task"] == "rte" and x["seed"] == 1 and 0 < x["unit_params"] <= x["budget"]
+        assert x["units"][0] == first_of[x["order"]]  # the fill starts at its end of the importance order
+        assert 0 <= x["score"] <= 1 and x["recorded"]["lora-all"] == first["summary"]["rte"]["lora-all"]["scores"][0]
+        saved = json.loads((Path(x["run_dir"]) / "configuration.json").read_text())
+        assert sorted(f"{u['kind']}-{u['size']}:{u['target']}@{u['layer']}" for u in saved["units"]) == sorted(x["units"])
+    assert "oracle" in md
+
     # with the run folders gone (the tiny model and data stay: they are part of the settings), the
     # table comes back from the results file alone
     for folder in work.glob("*-n*-len*"):
