@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import common
-from quality import BASELINES, LABELS, SMOKE_EXTRA, make_job, task_settings
+from quality import LABELS, SMOKE_EXTRA, make_job, task_settings
 
 ORDERS = {"top": True, "bottom": False}  # name -> most important first
 COMPARED = ["lora-all", "lora", "prunepeft", "random"]
@@ -89,14 +89,19 @@ def markdown(payload: dict) -> str:
               "`bottom`: least important first. Both are trained as a final training (same settings and seed as quality.py). "
               "The dev set chose `top`: an oracle, not a search. Scores in % dev accuracy.\n\n")
     compared = [m for m in COMPARED if any(r["recorded"].get(m) is not None for r in payload["runs"])]
-    headers = ["task", "seed", "top (units, params)", "bottom (units, params)", "whole supernet (unpruned)"]
-    headers += [LABELS.get(m, m) if m in BASELINES else m for m in compared]
+    headers = ["task", "seed", "top (units, params)", "bottom (units, params)", "whole supernet (all units, unpruned)"]
+    headers += [LABELS.get(m, m) for m in compared]
     rows = []
-    for (task, seed), rs in _by_task_seed(payload["runs"]).items():
-        cell = {r["order"]: f"{100 * r['score']:.2f} ({len(r['units'])}, {r['unit_params']:,})" for r in rs}
-        first = rs[0]
-        rows.append([task, seed, cell.get("top", "-"), cell.get("bottom", "-"), f"{100 * first['whole_supernet_score']:.2f}"]
-                    + [f"{100 * first['recorded'][m]:.2f}" if first["recorded"].get(m) is not None else "-" for m in compared])
+    for task, by_seed in _by_task_seed(payload["runs"]).items():
+        for seed, rs in by_seed.items():
+            cell = {r["order"]: f"{100 * r['score']:.2f} ({len(r['units'])}, {r['unit_params']:,})" for r in rs}
+            rows.append([task, seed, cell.get("top", "-"), cell.get("bottom", "-"), _pct(rs[0]["whole_supernet_score"])]
+                        + [_pct(rs[0]["recorded"].get(m)) for m in compared])
+        if len(by_seed) > 1:
+            runs = [r for rs in by_seed.values() for r in rs]
+            rows.append([task, "mean", *(_mean(r["score"] for r in runs if r["order"] == o) for o in ORDERS),
+                         _mean(rs[0]["whole_supernet_score"] for rs in by_seed.values())]
+                        + [_mean(rs[0]["recorded"].get(m) for rs in by_seed.values()) for m in compared])
     md.append(common.table(headers, rows))
     md += common.failures_markdown(payload["failures"])
     return "".join(md)
@@ -105,8 +110,17 @@ def markdown(payload: dict) -> str:
 def _by_task_seed(runs: list[dict]) -> dict:
     out = {}
     for r in runs:
-        out.setdefault((r["task"], r["seed"]), []).append(r)
+        out.setdefault(r["task"], {}).setdefault(r["seed"], []).append(r)
     return out
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def _mean(values) -> str:
+    values = list(values)
+    return "-" if not values or None in values else _pct(sum(values) / len(values))
 
 
 def main(argv=None) -> int:
