@@ -22,6 +22,10 @@ ORDERS = {"top": True, "bottom": False}  # name -> most important first
 COMPARED = ["lora-all", "lora", "prunepeft", "random"]
 
 
+class ChangedConfiguration(ValueError):
+    """An oracle configuration in the work dir that the given importances would not choose."""
+
+
 def fill(importance: dict[str, float], params: dict[str, int], budget: int, most_first: bool) -> list[str]:
     """Units in importance order (ties by name), each taken while it still fits the budget."""
     kept, used = [], 0
@@ -51,7 +55,7 @@ def importances(ablations: list[dict], seeds) -> list[tuple[str, int, dict]]:
 
 
 def jobs(ablations: list[dict], args, model: str, data_dir: Path, work: Path) -> list[dict]:
-    from prunepeft.space.units import Unit, save_configuration
+    from prunepeft.space.units import Unit, load_configuration, save_configuration
 
     out = []
     extra = SMOKE_EXTRA if args.smoke else []
@@ -62,6 +66,9 @@ def jobs(ablations: list[dict], args, model: str, data_dir: Path, work: Path) ->
         for order, most_first in ORDERS.items():
             kept = fill(importance, sizes, budget, most_first)
             path = work / "configurations" / f"{task}-{order}-seed{seed}.json"
+            if path.is_file() and sorted(u.name for u in load_configuration(path)) != sorted(kept):
+                raise ChangedConfiguration(f"{path} holds other units than {task} seed {seed}'s importances choose now "
+                                           "(another unit_ablation.json?); use another --work-dir")  # its run trained those
             path.parent.mkdir(parents=True, exist_ok=True)
             save_configuration([Unit.parse(n) for n in kept], path)
             job = make_job(task, order, seed, settings=task_settings(task, args.smoke), model=model, data_dir=data_dir,
@@ -143,8 +150,12 @@ def main(argv=None) -> int:
         print(f"placement_oracle: cannot read an --ablation or --scores-from file ({type(e).__name__}: {e}); "
               "give the unit_ablation.json and quality.json files those benchmarks wrote", file=sys.stderr)
         return 2
-    with common.workspace(args, tasks) as (model, data_dir, work):
-        records, failures = common.run_many(jobs(ablations, args, model, data_dir, work), args.report_only)
+    try:
+        with common.workspace(args, tasks) as (model, data_dir, work):
+            records, failures = common.run_many(jobs(ablations, args, model, data_dir, work), args.report_only)
+    except ChangedConfiguration as e:
+        print(f"placement_oracle: {e}", file=sys.stderr)
+        return 2
     runs = [{**{k: r[k] for k in ("task", "seed", "order", "budget", "units", "unit_params", "whole_supernet_score", "run_dir")},
              "score": r["metrics"]["score"], "recorded": {m: scores.get((r["task"], m, r["seed"])) for m in COMPARED}}
             for r in records]

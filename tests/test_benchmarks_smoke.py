@@ -104,6 +104,15 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
         saved = json.loads((Path(x["run_dir"]) / "configuration.json").read_text())
         assert sorted(f"{u['kind']}-{u['size']}:{u['target']}@{u['layer']}" for u in saved["units"]) == sorted(x["units"])
     assert "oracle" in md
+    # importances that would choose other units than the trained oracle runs hold: refused, nothing written
+    changed = json.loads((tmp_path / "ablation" / "unit_ablation.json").read_text())
+    for unit in changed["tasks"]["rte"]["runs"]["seed1"]["units"].values():
+        unit["loss_rise"] = -unit["loss_rise"]
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    refused = subprocess.run([sys.executable, str(BENCH / "placement_oracle.py"), "--smoke", "--data-dir", str(GLUE), "--work-dir", str(work),
+                              "--ablation", str(tmp_path / "changed.json"), "--out", str(tmp_path / "refused")],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "holds other units" in refused.stderr and not (tmp_path / "refused").exists()
 
     # with the run folders gone (the tiny model and data stay: they are part of the settings), the
     # table comes back from the results file alone
