@@ -407,20 +407,22 @@ python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 2 "${WR[@]}
 python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 3 "${WR[@]}" --out /work/bench/repro/out-rte-s3
 python benchmarks/quality.py --tasks rte --methods prunepeft --seeds 2 3 "${WR[@]}" --report-only --out benchmarks/results/rte-repro-5102478
 
-# Placement oracle (2026-12-06, a worktree of 3342e6b, two lanes): can any choice of units beat LoRA on all linears?
-# The units the dev set ranks most (top) and least (bottom) important in the whole supernet, filling the budget,
+# Placement oracle (2026-12-06, a worktree of 3342e6b, two lanes, one per seed): can any choice of units beat LoRA on all
+# linears? The units the dev set ranks most (top) and least (bottom) important in the whole supernet, filling the budget,
 # trained as a final training. SST-2 seeds 1-2 from the unit-ablation-sst2 importances above; movie-sentiment seeds 1-2
 # and SST-2 seed 3 from whole supernets trained here (unit_ablation without a search of the same seed);
-# results/unit-ablation-movie/, results/unit-ablation-sst2-seed3/, results/placement-oracle/
+# results/unit-ablation-movie-seed{1,2}/, results/unit-ablation-sst2-seed3/ (the lanes wrote them to /work/bench/oracle-w/ua-*; copied),
+# results/placement-oracle/
 WO=(--threads 1 --work-dir /work/bench/oracle-w)
 SCORES=(--scores-from benchmarks/results/all-tasks-5102478/quality.json benchmarks/results/sst2-random-fd4d61a/quality.json)
-for s in 1 2; do
-  python benchmarks/placement_oracle.py --ablation benchmarks/results/unit-ablation-sst2/unit_ablation.json --seeds $s "${WO[@]}" "${SCORES[@]}" --out /work/logs/oracle-sst2-s$s
+for s in 1 2; do  # lane s
   python benchmarks/quality.py --tasks movie --methods none --seeds $s "${WO[@]}" --data-dir ../shared/data/glue --out /work/logs/none-movie-s$s
+  python benchmarks/placement_oracle.py --ablation benchmarks/results/unit-ablation-sst2/unit_ablation.json --seeds $s "${WO[@]}" "${SCORES[@]}" --out /work/logs/oracle-sst2-s$s
+  python benchmarks/unit_ablation.py --tasks movie --seeds $s "${WO[@]}" --out benchmarks/results/unit-ablation-movie-seed$s
+  python benchmarks/placement_oracle.py --ablation benchmarks/results/unit-ablation-movie-seed$s/unit_ablation.json --seeds $s "${WO[@]}" "${SCORES[@]}" --out /work/logs/oracle-movie-s$s
 done
-python benchmarks/unit_ablation.py --tasks movie --seeds 1 2 "${WO[@]}" --out benchmarks/results/unit-ablation-movie
-python benchmarks/placement_oracle.py --ablation benchmarks/results/unit-ablation-movie/unit_ablation.json --seeds 1 2 "${WO[@]}" "${SCORES[@]}" --out /work/logs/oracle-movie
 python benchmarks/quality.py --tasks sst2 --methods none --seeds 3 "${WO[@]}" --data-dir ../shared/data/glue --out /work/logs/none-sst2-s3
 python benchmarks/unit_ablation.py --tasks sst2 --seeds 3 "${WO[@]}" --out benchmarks/results/unit-ablation-sst2-seed3
-python benchmarks/placement_oracle.py --ablation benchmarks/results/unit-ablation-sst2/unit_ablation.json benchmarks/results/unit-ablation-sst2-seed3/unit_ablation.json \
-  benchmarks/results/unit-ablation-movie/unit_ablation.json --seeds 1 2 3 "${WO[@]}" "${SCORES[@]}" --report-only --out benchmarks/results/placement-oracle
+python benchmarks/placement_oracle.py --seeds 1 2 3 "${WO[@]}" "${SCORES[@]}" --report-only --out benchmarks/results/placement-oracle \
+  --ablation benchmarks/results/unit-ablation-sst2/unit_ablation.json benchmarks/results/unit-ablation-sst2-seed3/unit_ablation.json \
+  benchmarks/results/unit-ablation-movie-seed1/unit_ablation.json benchmarks/results/unit-ablation-movie-seed2/unit_ablation.json
