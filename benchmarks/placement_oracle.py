@@ -48,20 +48,21 @@ def unit_sizes(model: str, names) -> dict[str, int]:
     return {n: supernet.param_count(Unit.parse(n)) for n in names}
 
 
-def importances(ablations: list[dict], seeds) -> list[tuple[str, int, dict]]:
-    """(task, seed, that seed's unit_ablation record) for every seed asked for, over the files in order."""
-    return [(task, int(name.removeprefix("seed")), r) for a in ablations for task, t in a["tasks"].items()
-            for name, r in t["runs"].items() if int(name.removeprefix("seed")) in seeds]
+def importances(ablations: list[dict], seeds) -> list[tuple[str, int, dict[str, float], float]]:
+    """(task, seed, each unit's rise of the dev loss, the whole supernet's dev score) for every seed asked
+    for, over the unit_ablation.json files in order."""
+    return [(task, int(name.removeprefix("seed")), {n: u["loss_rise"] for n, u in r["units"].items()}, r["dev_accuracy"])
+            for a in ablations for task, t in a["tasks"].items() for name, r in t["runs"].items()
+            if int(name.removeprefix("seed")) in seeds]
 
 
-def jobs(ablations: list[dict], args, model: str, data_dir: Path, work: Path) -> list[dict]:
+def jobs(picked: list[tuple], args, model: str, data_dir: Path, work: Path) -> list[dict]:
     from prunepeft.space.units import Unit, load_configuration, save_configuration
 
     out = []
     extra = SMOKE_EXTRA if args.smoke else []
     budget = args.budget or common.unit_params(model, "lora", 8)
-    for task, seed, r in importances(ablations, args.seeds):
-        importance = {n: u["loss_rise"] for n, u in r["units"].items()}
+    for task, seed, importance, whole_score in picked:
         sizes = unit_sizes(model, importance)
         for order, most_first in ORDERS.items():
             kept = fill(importance, sizes, budget, most_first)
@@ -75,7 +76,7 @@ def jobs(ablations: list[dict], args, model: str, data_dir: Path, work: Path) ->
                            work=work, budget=budget, extra=extra, name=f"oracle-{order}",
                            method_overrides=([f"configuration={path}", f"search.budget={budget}"], False))
             out.append({**job, "order": order, "budget": budget, "units": kept,
-                        "unit_params": sum(sizes[n] for n in kept), "whole_supernet_score": r["dev_accuracy"]})
+                        "unit_params": sum(sizes[n] for n in kept), "whole_supernet_score": whole_score})
     return out
 
 
@@ -143,16 +144,20 @@ def main(argv=None) -> int:
     common.set_threads(args.threads, args.smoke)
     started = time.perf_counter()
     try:
-        ablations = [json.loads(path.read_text()) for path in args.ablation]
-        tasks = sorted({task for a in ablations for task in a["tasks"]})
+        picked = importances([json.loads(path.read_text()) for path in args.ablation], args.seeds)
+        tasks = sorted({task for task, *_ in picked})
         scores = recorded_scores(args.scores_from)
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         print(f"placement_oracle: cannot read an --ablation or --scores-from file ({type(e).__name__}: {e}); "
               "give the unit_ablation.json and quality.json files those benchmarks wrote", file=sys.stderr)
         return 2
+    if not picked:
+        print(f"placement_oracle: no seed of {args.seeds} in {' '.join(map(str, args.ablation))}; give --seeds that unit_ablation.py measured",
+              file=sys.stderr)
+        return 2
     try:
         with common.workspace(args, tasks) as (model, data_dir, work):
-            records, failures = common.run_many(jobs(ablations, args, model, data_dir, work), args.report_only)
+            records, failures = common.run_many(jobs(picked, args, model, data_dir, work), args.report_only)
     except ChangedConfiguration as e:
         print(f"placement_oracle: {e}", file=sys.stderr)
         return 2
