@@ -22,8 +22,9 @@ ORDERS = {"top": True, "bottom": False}  # name -> most important first
 COMPARED = ["lora-all", "lora", "prunepeft", "random"]
 
 
-class ChangedConfiguration(ValueError):
-    """An oracle configuration in the work dir that the given importances would not choose."""
+class UntrainableOracle(ValueError):
+    """An oracle configuration that cannot be trained as asked: none fits the budget, or the work dir
+    holds one that the given importances would not choose."""
 
 
 def fill(importance: dict[str, float], params: dict[str, int], budget: int, most_first: bool) -> list[str]:
@@ -61,14 +62,17 @@ def jobs(picked: list[tuple], args, model: str, data_dir: Path, work: Path) -> l
 
     out = []
     extra = SMOKE_EXTRA if args.smoke else []
-    budget = args.budget or common.unit_params(model, "lora", 8)
+    budget = args.budget if args.budget is not None else common.unit_params(model, "lora", 8)
     for task, seed, importance, whole_score in picked:
         sizes = unit_sizes(model, importance)
         for order, most_first in ORDERS.items():
             kept = fill(importance, sizes, budget, most_first)
+            if not kept:
+                raise UntrainableOracle(f"no unit of {task} seed {seed} fits the budget of {budget:,} parameters "
+                                           f"(the smallest has {min(sizes.values()):,}); give a larger --budget")
             path = work / "configurations" / f"{task}-{order}-seed{seed}.json"
             if path.is_file() and sorted(u.name for u in load_configuration(path)) != sorted(kept):
-                raise ChangedConfiguration(f"{path} holds other units than {task} seed {seed}'s importances choose now "
+                raise UntrainableOracle(f"{path} holds other units than {task} seed {seed}'s importances choose now "
                                            "(another unit_ablation.json?); use another --work-dir")  # its run trained those
             path.parent.mkdir(parents=True, exist_ok=True)
             save_configuration([Unit.parse(n) for n in kept], path)
@@ -151,6 +155,9 @@ def main(argv=None) -> int:
         print(f"placement_oracle: cannot read an --ablation or --scores-from file ({type(e).__name__}: {e}); "
               "give the unit_ablation.json and quality.json files those benchmarks wrote", file=sys.stderr)
         return 2
+    if args.budget is not None and args.budget <= 0:
+        print(f"placement_oracle: --budget {args.budget} must be a positive number of unit parameters", file=sys.stderr)
+        return 2
     if not picked:
         print(f"placement_oracle: no seed of {args.seeds} in {' '.join(map(str, args.ablation))}; give --seeds that unit_ablation.py measured",
               file=sys.stderr)
@@ -158,7 +165,7 @@ def main(argv=None) -> int:
     try:
         with common.workspace(args, tasks) as (model, data_dir, work):
             records, failures = common.run_many(jobs(picked, args, model, data_dir, work), args.report_only)
-    except ChangedConfiguration as e:
+    except UntrainableOracle as e:
         print(f"placement_oracle: {e}", file=sys.stderr)
         return 2
     runs = [{**{k: r[k] for k in ("task", "seed", "order", "budget", "units", "unit_params", "whole_supernet_score", "run_dir")},

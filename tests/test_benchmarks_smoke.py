@@ -114,9 +114,10 @@ def test_quality_runs_every_method_and_reuses_its_runs(tmp_path):
                              cwd=REPO, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "holds other units" in refused.stderr and not (tmp_path / "refused").exists()
     (tmp_path / "broken.json").write_text(json.dumps({"tasks": {"rte": {"runs": {"seed1": {"units": {"lora-4:q@0": {}}}}}}}))
-    for ablation, seeds, message in (("broken.json", "1", "cannot read"), ("changed.json", "7", "no seed of [7]")):
+    for ablation, flags, message in (("broken.json", [], "cannot read"), ("changed.json", ["--seeds", "7"], "no seed of [7]"),
+                                     ("changed.json", ["--budget", "0"], "must be a positive"), ("changed.json", ["--budget", "10"], "no unit of rte")):
         bad = subprocess.run([sys.executable, str(BENCH / "placement_oracle.py"), "--smoke", "--data-dir", str(GLUE), "--work-dir", str(work),
-                              "--ablation", str(tmp_path / ablation), "--seeds", seeds, "--out", str(tmp_path / "refused")],
+                              "--ablation", str(tmp_path / ablation), *flags, "--out", str(tmp_path / "refused")],
                              cwd=REPO, capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and message in bad.stderr and not (tmp_path / "refused").exists()
 
