@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 from dataclasses import dataclass
 
 import pytest
@@ -162,6 +163,17 @@ class Case:
 
 
 FAMILY_IDS = list(FAMILIES)
+
+
+@pytest.fixture(autouse=True)
+def prunepeft_logger_restored():
+    """Each test starts with the "prunepeft" logger as the test before found it: an in-process CLI run
+    (prunepeft.logs.configure) gives it its own handler and stops it propagating, which would hide its
+    records from caplog in every later test."""
+    logger = logging.getLogger("prunepeft")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture
